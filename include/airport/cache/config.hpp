@@ -1,0 +1,180 @@
+// ValkeyConfig: every setting of the library in one plain struct with in-class defaults, plus the
+// functions that fill it from VALKEY_* variables, a .env file or a URL.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace airport::cache {
+
+/// A string that never shows itself: streaming it or describing a config prints "***".
+/// Use reveal() only where the secret must go on the wire (AUTH).
+class Secret {
+ public:
+  Secret() = default;
+  explicit Secret(std::string value) : value_(std::move(value)) {}
+
+  [[nodiscard]] const std::string& reveal() const noexcept { return value_; }
+  [[nodiscard]] bool empty() const noexcept { return value_.empty(); }
+  friend bool operator==(const Secret&, const Secret&) = default;
+  friend std::ostream& operator<<(std::ostream& out, const Secret& secret) {
+    return out << (secret.empty() ? "" : "***");
+  }
+
+ private:
+  std::string value_;
+};
+
+/// The library's log levels, mirroring spdlog's without including it.
+enum class LogLevel { Trace, Debug, Info, Warn, Error, Critical, Off };
+
+/// Retries of failed cache operations (CacheManager). Exponential backoff with full jitter.
+struct RetryOptions {
+  /// Attempts per operation, the first included; 1 disables retries. Default 3.
+  int max_attempts = 3;
+  /// Backoff before the first retry; each later one doubles, before jitter. Default 50 ms.
+  std::chrono::milliseconds base_delay{50};
+  /// Cap of one backoff. Default 1 s.
+  std::chrono::milliseconds max_delay{1000};
+  /// Whether a timeout is retried. A timed-out write may have been applied, so only idempotent
+  /// operations are ever retried. Default true.
+  bool retry_on_timeout = true;
+
+  friend bool operator==(const RetryOptions&, const RetryOptions&) = default;
+};
+
+/// The CacheManager's circuit breaker.
+struct CircuitBreakerOptions {
+  /// Consecutive availability failures (connection, timeout, pool) that open the breaker.
+  /// Default 5, as in the original workshop.
+  int failure_threshold = 5;
+  /// How long the breaker stays open before letting probe calls through. Default 30 s.
+  std::chrono::milliseconds recovery_timeout{30'000};
+  /// Probe calls allowed while half-open; their successes close the breaker. Default 3.
+  int half_open_max_calls = 3;
+
+  friend bool operator==(const CircuitBreakerOptions&, const CircuitBreakerOptions&) = default;
+};
+
+/// The in-memory fallback that serves reads and takes writes while Valkey is unavailable.
+struct FallbackOptions {
+  /// Whether the fallback is used at all. Default true.
+  bool enabled = true;
+  /// Most entries kept; least recently used entries are evicted first. Default 10,000.
+  std::size_t max_entries = 10'000;
+  /// Most bytes kept (keys + values + per-entry overhead). Default 64 MiB.
+  std::size_t max_bytes = 64 * 1024 * 1024;
+
+  friend bool operator==(const FallbackOptions&, const FallbackOptions&) = default;
+};
+
+/// Every setting of the library. Defaults follow the original workshop where it had one.
+/// Build one by hand, or with from_env() / from_url(); call validate() before use (the client
+/// and the CacheManager do).
+struct ValkeyConfig {
+  /// Server host name or address. Env: VALKEY_HOST. Default "localhost".
+  std::string host = "localhost";
+  /// Server TCP port, 1-65535. Env: VALKEY_PORT. Default 6379.
+  int port = 6379;
+  /// ACL user name; empty means password-only AUTH (or none). Env: VALKEY_USERNAME.
+  std::string username;
+  /// Password for AUTH; never printed. Env: VALKEY_PASSWORD.
+  Secret password;
+  /// Logical database selected after connecting, >= 0. Env: VALKEY_DATABASE. Default 0.
+  int database = 0;
+  /// Pool size: most connections open at once, >= 1. Env: VALKEY_MAX_CONNECTIONS. Default 10.
+  std::size_t max_connections = 10;
+  /// Time allowed to open a TCP connection. Env: VALKEY_SOCKET_CONNECT_TIMEOUT. Default 5 s.
+  std::chrono::milliseconds connect_timeout{5000};
+  /// Time allowed for one command's reply. Env: VALKEY_SOCKET_TIMEOUT. Default 5 s.
+  std::chrono::milliseconds socket_timeout{5000};
+  /// Time a caller waits for a free pooled connection before PoolExhaustedError.
+  /// Env: VALKEY_POOL_TIMEOUT. Default 1 s.
+  std::chrono::milliseconds pool_timeout{1000};
+  /// Interval of the background PING health check. Env: VALKEY_HEALTH_CHECK_INTERVAL.
+  /// Default 30 s.
+  std::chrono::milliseconds health_check_interval{30'000};
+  /// First delay between reconnect attempts while the server is down; doubles per failure,
+  /// with full jitter. Env: VALKEY_RECONNECT_BASE_DELAY. Default 100 ms.
+  std::chrono::milliseconds reconnect_base_delay{100};
+  /// Cap of the reconnect delay. Env: VALKEY_RECONNECT_MAX_DELAY. Default 30 s.
+  std::chrono::milliseconds reconnect_max_delay{30'000};
+  /// A pooled connection idle longer than this is PINGed before it is handed out.
+  /// Env: VALKEY_IDLE_CHECK_AFTER. Default 60 s.
+  std::chrono::milliseconds idle_check_after{60'000};
+  /// Retries of failed operations. Env: VALKEY_RETRY_MAX_ATTEMPTS, VALKEY_RETRY_BASE_DELAY,
+  /// VALKEY_RETRY_MAX_DELAY, VALKEY_RETRY_ON_TIMEOUT.
+  RetryOptions retry{};
+  /// Env: VALKEY_CIRCUIT_FAILURE_THRESHOLD, VALKEY_CIRCUIT_RECOVERY_TIMEOUT,
+  /// VALKEY_CIRCUIT_HALF_OPEN_MAX_CALLS.
+  CircuitBreakerOptions circuit_breaker{};
+  /// Env: VALKEY_FALLBACK_ENABLED, VALKEY_FALLBACK_MAX_ENTRIES, VALKEY_FALLBACK_MAX_BYTES.
+  FallbackOptions fallback{};
+  /// Prefix put before every key, e.g. "airport:prod". Env: VALKEY_KEY_PREFIX. Default none.
+  std::string key_prefix;
+  /// Longest key kept verbatim; longer keys become a readable head plus a digest.
+  /// Env: VALKEY_MAX_KEY_LENGTH. Default 250 bytes.
+  std::size_t max_key_length = 250;
+  /// TTL jitter ratio in [0, 1): a TTL lands uniformly in base*(1 +/- ratio).
+  /// Env: VALKEY_TTL_JITTER. Default 0.1.
+  double ttl_jitter = 0.1;
+  /// Name set with CLIENT SETNAME on every connection; empty skips it.
+  /// Env: VALKEY_CLIENT_NAME. Default "airport-cache".
+  std::string client_name = "airport-cache";
+  /// Level of the library's own log lines. Env: VALKEY_LOG_LEVEL. Default info.
+  LogLevel log_level = LogLevel::Info;
+
+  /// Reads the VALKEY_* environment variables over the defaults. A .env file is read first if
+  /// it exists: `env_file` when given, else $VALKEY_ENV_FILE, else ./.env (only the last may be
+  /// missing). Real environment variables win over the file. Within each source VALKEY_URL, when
+  /// set, fills all connection fields first and the individual variables then override it.
+  /// Validates the result. Throws ConfigError naming the variable (or file:line) and the value,
+  /// never the password.
+  [[nodiscard]] static ValkeyConfig from_env(
+      std::optional<std::filesystem::path> env_file = std::nullopt);
+
+  /// The same as from_env(), from an explicit set of variables instead of the process
+  /// environment and no .env file. Useful for tests and for configs kept elsewhere.
+  [[nodiscard]] static ValkeyConfig from_variables(
+      const std::map<std::string, std::string, std::less<>>& variables);
+
+  /// Parses valkey://[user[:password]@]host[:port][/db] (redis:// too) over the defaults.
+  /// valkeys:// and rediss:// throw ConfigError until TLS is supported.
+  [[nodiscard]] static ValkeyConfig from_url(std::string_view url);
+
+  /// Throws ConfigError naming the first invalid field and its value.
+  void validate() const;
+
+  /// "host:port", for messages and logs.
+  [[nodiscard]] std::string endpoint() const;
+
+  /// A one-line description of every field with the password shown as "***".
+  [[nodiscard]] std::string to_string() const;
+
+  friend bool operator==(const ValkeyConfig&, const ValkeyConfig&) = default;
+};
+
+/// Reads a .env file into variables: comments, blank lines, `export ` prefixes, single- and
+/// double-quoted values and `=` inside values are accepted. Throws ConfigError with file:line
+/// for a malformed line.
+[[nodiscard]] std::map<std::string, std::string, std::less<>> read_env_file(
+    const std::filesystem::path& path);
+
+/// The names of the per-field VALKEY_* variables, one per setting, in declaration order.
+/// VALKEY_URL and VALKEY_ENV_FILE are read too but are not among them. Documentation and
+/// .env.example are checked against this list.
+[[nodiscard]] std::span<const std::string_view> config_variable_names() noexcept;
+
+/// Parses a duration: plain seconds ("5", "0.25") or suffixed ("250ms", "5s", "2m", "1h").
+/// Returns nullopt for anything else, including negative values.
+[[nodiscard]] std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+
+}  // namespace airport::cache

@@ -1,0 +1,957 @@
+// Unit tests of ValkeyConfig: defaults, every variable and its syntax, URLs, .env files,
+// precedence, validation messages and password redaction. No server needed.
+#include "airport/cache/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "airport/cache/errors.hpp"
+
+namespace airport::cache {
+namespace {
+
+using namespace std::chrono_literals;
+using Variables = std::map<std::string, std::string, std::less<>>;
+
+constexpr const char* kPassword = "s3cr3t-PASS";
+
+// The message of the ConfigError `action` throws; records a failure if it throws none.
+template <typename Action>
+std::string config_error_of(Action&& action) {
+  try {
+    action();
+  } catch (const ConfigError& error) {
+    return error.what();
+  }
+  ADD_FAILURE() << "expected a ConfigError";
+  return {};
+}
+
+std::string error_of_variables(const Variables& variables) {
+  return config_error_of([&] { (void)ValkeyConfig::from_variables(variables); });
+}
+
+std::string error_of_url(std::string_view url) {
+  return config_error_of([&] { (void)ValkeyConfig::from_url(url); });
+}
+
+// Shorthands for gtest's substring predicates, which print both strings on failure.
+#define EXPECT_CONTAINS(haystack, needle) \
+  EXPECT_PRED_FORMAT2(testing::IsSubstring, std::string(needle), std::string(haystack))
+#define EXPECT_LACKS(haystack, needle) \
+  EXPECT_PRED_FORMAT2(testing::IsNotSubstring, std::string(needle), std::string(haystack))
+
+// A fresh directory under the system temp dir, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    static std::atomic<int> counter{0};
+    path_ = std::filesystem::temp_directory_path() /
+            ("airport_cache_config_test_" + std::to_string(::getpid()) + "_" +
+             std::to_string(counter++));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+
+  std::filesystem::path write(const std::string& name, std::string_view content) const {
+    const auto file = path_ / name;
+    std::ofstream(file, std::ios::binary) << content;
+    return file;
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Unsets every VALKEY_* variable the library reads and restores them afterwards, so that
+// tests neither see the developer's settings nor leak their own.
+class CleanEnvironment {
+ public:
+  CleanEnvironment() {
+    std::vector<std::string> names{"VALKEY_URL", "VALKEY_ENV_FILE"};
+    for (const auto name : config_variable_names()) {
+      names.emplace_back(name);
+    }
+    for (const auto& name : names) {
+      const char* value = std::getenv(name.c_str());
+      saved_.emplace_back(name, value ? std::optional<std::string>(value) : std::nullopt);
+      ::unsetenv(name.c_str());
+    }
+  }
+  ~CleanEnvironment() {
+    for (const auto& [name, value] : saved_) {
+      if (value) {
+        ::setenv(name.c_str(), value->c_str(), 1);
+      } else {
+        ::unsetenv(name.c_str());
+      }
+    }
+  }
+  CleanEnvironment(const CleanEnvironment&) = delete;
+  CleanEnvironment& operator=(const CleanEnvironment&) = delete;
+
+  void set(const std::string& name, const std::string& value) {
+    ::setenv(name.c_str(), value.c_str(), 1);
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
+
+// Runs in `directory` and returns to the previous working directory afterwards.
+class WorkingDirectory {
+ public:
+  explicit WorkingDirectory(const std::filesystem::path& directory)
+      : previous_(std::filesystem::current_path()) {
+    std::filesystem::current_path(directory);
+  }
+  ~WorkingDirectory() { std::filesystem::current_path(previous_); }
+  WorkingDirectory(const WorkingDirectory&) = delete;
+  WorkingDirectory& operator=(const WorkingDirectory&) = delete;
+
+ private:
+  std::filesystem::path previous_;
+};
+
+std::filesystem::path source_path(const std::string& relative) {
+  return std::filesystem::path(AIRPORT_CACHE_SOURCE_DIR) / relative;
+}
+
+// A valid value different from the default, for every variable.
+const Variables& non_default_values() {
+  static const Variables values{
+      {"VALKEY_HOST", "cache.internal"},
+      {"VALKEY_PORT", "6380"},
+      {"VALKEY_USERNAME", "app"},
+      {"VALKEY_PASSWORD", kPassword},
+      {"VALKEY_DATABASE", "2"},
+      {"VALKEY_MAX_CONNECTIONS", "32"},
+      {"VALKEY_SOCKET_CONNECT_TIMEOUT", "2s"},
+      {"VALKEY_SOCKET_TIMEOUT", "750ms"},
+      {"VALKEY_POOL_TIMEOUT", "0.25"},
+      {"VALKEY_HEALTH_CHECK_INTERVAL", "1m"},
+      {"VALKEY_RECONNECT_BASE_DELAY", "200ms"},
+      {"VALKEY_RECONNECT_MAX_DELAY", "10s"},
+      {"VALKEY_IDLE_CHECK_AFTER", "1h"},
+      {"VALKEY_RETRY_MAX_ATTEMPTS", "5"},
+      {"VALKEY_RETRY_BASE_DELAY", "10ms"},
+      {"VALKEY_RETRY_MAX_DELAY", "2s"},
+      {"VALKEY_RETRY_ON_TIMEOUT", "off"},
+      {"VALKEY_CIRCUIT_FAILURE_THRESHOLD", "7"},
+      {"VALKEY_CIRCUIT_RECOVERY_TIMEOUT", "45s"},
+      {"VALKEY_CIRCUIT_HALF_OPEN_MAX_CALLS", "1"},
+      {"VALKEY_FALLBACK_ENABLED", "no"},
+      {"VALKEY_FALLBACK_MAX_ENTRIES", "500"},
+      {"VALKEY_FALLBACK_MAX_BYTES", "1048576"},
+      {"VALKEY_KEY_PREFIX", "airport:prod"},
+      {"VALKEY_MAX_KEY_LENGTH", "128"},
+      {"VALKEY_TTL_JITTER", "0.25"},
+      {"VALKEY_CLIENT_NAME", "checkin-service"},
+      {"VALKEY_LOG_LEVEL", "debug"},
+  };
+  return values;
+}
+
+// ----- defaults -------------------------------------------------------------------------------
+
+TEST(ValkeyConfig, DefaultsMatchTheDocumentedValues) {
+  const ValkeyConfig config;
+  EXPECT_EQ(config.host, "localhost");
+  EXPECT_EQ(config.port, 6379);
+  EXPECT_TRUE(config.username.empty());
+  EXPECT_TRUE(config.password.empty());
+  EXPECT_EQ(config.database, 0);
+  EXPECT_EQ(config.max_connections, 10u);
+  EXPECT_EQ(config.connect_timeout, 5s);
+  EXPECT_EQ(config.socket_timeout, 5s);
+  EXPECT_EQ(config.pool_timeout, 1s);
+  EXPECT_EQ(config.health_check_interval, 30s);
+  EXPECT_EQ(config.reconnect_base_delay, 100ms);
+  EXPECT_EQ(config.reconnect_max_delay, 30s);
+  EXPECT_EQ(config.idle_check_after, 60s);
+  EXPECT_EQ(config.retry.max_attempts, 3);
+  EXPECT_EQ(config.retry.base_delay, 50ms);
+  EXPECT_EQ(config.retry.max_delay, 1s);
+  EXPECT_TRUE(config.retry.retry_on_timeout);
+  EXPECT_EQ(config.circuit_breaker.failure_threshold, 5);
+  EXPECT_EQ(config.circuit_breaker.recovery_timeout, 30s);
+  EXPECT_EQ(config.circuit_breaker.half_open_max_calls, 3);
+  EXPECT_TRUE(config.fallback.enabled);
+  EXPECT_EQ(config.fallback.max_entries, 10'000u);
+  EXPECT_EQ(config.fallback.max_bytes, 64u * 1024 * 1024);
+  EXPECT_TRUE(config.key_prefix.empty());
+  EXPECT_EQ(config.max_key_length, 250u);
+  EXPECT_DOUBLE_EQ(config.ttl_jitter, 0.1);
+  EXPECT_EQ(config.client_name, "airport-cache");
+  EXPECT_EQ(config.log_level, LogLevel::Info);
+}
+
+TEST(ValkeyConfig, DefaultConfigIsValid) {
+  EXPECT_NO_THROW(ValkeyConfig{}.validate());
+}
+
+TEST(ValkeyConfig, NoVariablesGiveTheDefaults) {
+  EXPECT_EQ(ValkeyConfig::from_variables({}), ValkeyConfig{});
+}
+
+TEST(ValkeyConfig, EndpointIsHostColonPort) {
+  ValkeyConfig config;
+  config.host = "cache.internal";
+  config.port = 6380;
+  EXPECT_EQ(config.endpoint(), "cache.internal:6380");
+}
+
+// ----- variables ------------------------------------------------------------------------------
+
+TEST(ValkeyConfig, ReadsEveryVariable) {
+  const auto config = ValkeyConfig::from_variables(non_default_values());
+  EXPECT_EQ(config.host, "cache.internal");
+  EXPECT_EQ(config.port, 6380);
+  EXPECT_EQ(config.username, "app");
+  EXPECT_EQ(config.password.reveal(), kPassword);
+  EXPECT_EQ(config.database, 2);
+  EXPECT_EQ(config.max_connections, 32u);
+  EXPECT_EQ(config.connect_timeout, 2s);
+  EXPECT_EQ(config.socket_timeout, 750ms);
+  EXPECT_EQ(config.pool_timeout, 250ms);
+  EXPECT_EQ(config.health_check_interval, 1min);
+  EXPECT_EQ(config.reconnect_base_delay, 200ms);
+  EXPECT_EQ(config.reconnect_max_delay, 10s);
+  EXPECT_EQ(config.idle_check_after, 1h);
+  EXPECT_EQ(config.retry.max_attempts, 5);
+  EXPECT_EQ(config.retry.base_delay, 10ms);
+  EXPECT_EQ(config.retry.max_delay, 2s);
+  EXPECT_FALSE(config.retry.retry_on_timeout);
+  EXPECT_EQ(config.circuit_breaker.failure_threshold, 7);
+  EXPECT_EQ(config.circuit_breaker.recovery_timeout, 45s);
+  EXPECT_EQ(config.circuit_breaker.half_open_max_calls, 1);
+  EXPECT_FALSE(config.fallback.enabled);
+  EXPECT_EQ(config.fallback.max_entries, 500u);
+  EXPECT_EQ(config.fallback.max_bytes, 1'048'576u);
+  EXPECT_EQ(config.key_prefix, "airport:prod");
+  EXPECT_EQ(config.max_key_length, 128u);
+  EXPECT_DOUBLE_EQ(config.ttl_jitter, 0.25);
+  EXPECT_EQ(config.client_name, "checkin-service");
+  EXPECT_EQ(config.log_level, LogLevel::Debug);
+}
+
+TEST(ValkeyConfig, EveryVariableInTheTableChangesTheConfig) {
+  const auto names = config_variable_names();
+  EXPECT_EQ(names.size(), 28u);
+  EXPECT_EQ(names.size(), non_default_values().size());
+  for (const auto name : names) {
+    const auto value = non_default_values().find(name);
+    ASSERT_NE(value, non_default_values().end()) << name;
+    EXPECT_NE(ValkeyConfig::from_variables({*value}), ValkeyConfig{}) << name;
+  }
+}
+
+TEST(ValkeyConfig, IgnoresUnknownVariables) {
+  EXPECT_EQ(ValkeyConfig::from_variables({{"VALKEY_SOMETHING_ELSE", "x"}, {"PATH", "/bin"}}),
+            ValkeyConfig{});
+}
+
+TEST(ValkeyConfig, AcceptsEveryDurationForm) {
+  const std::vector<std::pair<std::string, std::chrono::milliseconds>> forms{
+      {"5", 5s},        {"0.25", 250ms}, {"250ms", 250ms}, {"5s", 5s},
+      {"1.5s", 1500ms}, {"2m", 2min},    {"1h", 1h},       {"0", 0ms}};
+  for (const auto& [text, expected] : forms) {
+    const auto config = ValkeyConfig::from_variables({{"VALKEY_POOL_TIMEOUT", text}});
+    EXPECT_EQ(config.pool_timeout, expected) << text;
+  }
+}
+
+TEST(ValkeyConfig, AcceptsEveryBooleanFormInAnyCase) {
+  for (const std::string yes : {"true", "TRUE", "1", "yes", "Yes", "on", "ON"}) {
+    EXPECT_TRUE(ValkeyConfig::from_variables({{"VALKEY_FALLBACK_ENABLED", yes}}).fallback.enabled)
+        << yes;
+  }
+  for (const std::string no : {"false", "False", "0", "no", "NO", "off", "Off"}) {
+    EXPECT_FALSE(ValkeyConfig::from_variables({{"VALKEY_FALLBACK_ENABLED", no}}).fallback.enabled)
+        << no;
+  }
+}
+
+TEST(ValkeyConfig, RejectsAnUnknownBooleanNamingTheVariable) {
+  const auto message = error_of_variables({{"VALKEY_RETRY_ON_TIMEOUT", "maybe"}});
+  EXPECT_CONTAINS(message, "VALKEY_RETRY_ON_TIMEOUT='maybe'");
+  EXPECT_CONTAINS(message, "not a boolean");
+}
+
+TEST(ValkeyConfig, AcceptsEveryLogLevelName) {
+  const std::vector<std::pair<std::string, LogLevel>> names{
+      {"trace", LogLevel::Trace},       {"debug", LogLevel::Debug},  {"info", LogLevel::Info},
+      {"warn", LogLevel::Warn},         {"warning", LogLevel::Warn}, {"error", LogLevel::Error},
+      {"critical", LogLevel::Critical}, {"off", LogLevel::Off},      {"INFO", LogLevel::Info}};
+  for (const auto& [text, level] : names) {
+    EXPECT_EQ(ValkeyConfig::from_variables({{"VALKEY_LOG_LEVEL", text}}).log_level, level) << text;
+  }
+}
+
+TEST(ValkeyConfig, RejectsAnUnknownLogLevelNamingTheVariable) {
+  const auto message = error_of_variables({{"VALKEY_LOG_LEVEL", "verbose"}});
+  EXPECT_CONTAINS(message, "VALKEY_LOG_LEVEL='verbose'");
+  EXPECT_CONTAINS(message, "not a log level");
+}
+
+// ----- validation through variables -----------------------------------------------------------
+
+TEST(ValkeyConfig, RejectsPortOutOfRangeNamingTheVariable) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_PORT", "70000"}}), "VALKEY_PORT='70000': must be 1-65535");
+  EXPECT_CONTAINS(error_of_variables({{"VALKEY_PORT", "0"}}), "VALKEY_PORT='0': must be 1-65535");
+}
+
+TEST(ValkeyConfig, RejectsANonNumberNamingTheVariable) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_PORT", "abc"}}), "VALKEY_PORT='abc': not a whole number");
+  EXPECT_CONTAINS(error_of_variables({{"VALKEY_MAX_CONNECTIONS", ""}}),
+                  "VALKEY_MAX_CONNECTIONS='': not a whole number");
+}
+
+TEST(ValkeyConfig, RejectsTrailingGarbageAfterANumber) {
+  EXPECT_CONTAINS(error_of_variables({{"VALKEY_PORT", "12abc"}}), "VALKEY_PORT='12abc'");
+  EXPECT_CONTAINS(error_of_variables({{"VALKEY_DATABASE", "1 "}}), "VALKEY_DATABASE='1 '");
+  EXPECT_CONTAINS(error_of_variables({{"VALKEY_TTL_JITTER", "0.1x"}}), "VALKEY_TTL_JITTER='0.1x'");
+  EXPECT_CONTAINS(error_of_variables({{"VALKEY_SOCKET_TIMEOUT", "5sec"}}),
+                  "VALKEY_SOCKET_TIMEOUT='5sec': not a duration");
+}
+
+TEST(ValkeyConfig, RejectsANumberTooLargeForItsField) {
+  EXPECT_CONTAINS(error_of_variables({{"VALKEY_PORT", "99999999999999"}}), "out of range");
+}
+
+TEST(ValkeyConfig, RejectsANegativeTimeoutNamingTheVariable) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_SOCKET_TIMEOUT", "-5s"}}),
+            "VALKEY_SOCKET_TIMEOUT='-5s': must not be negative");
+}
+
+TEST(ValkeyConfig, RejectsAZeroSocketTimeout) {
+  EXPECT_CONTAINS(error_of_variables({{"VALKEY_SOCKET_TIMEOUT", "0"}}),
+                  "VALKEY_SOCKET_TIMEOUT='0': must be positive");
+}
+
+TEST(ValkeyConfig, RejectsAPoolSizeOfZero) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_MAX_CONNECTIONS", "0"}}),
+            "VALKEY_MAX_CONNECTIONS='0': must be >= 1");
+  EXPECT_CONTAINS(error_of_variables({{"VALKEY_MAX_CONNECTIONS", "-1"}}),
+                  "VALKEY_MAX_CONNECTIONS='-1'");
+}
+
+TEST(ValkeyConfig, RejectsAJitterRatioOutsideZeroToOne) {
+  for (const std::string ratio : {"1", "1.5", "-0.1", "nan", "inf"}) {
+    EXPECT_CONTAINS(error_of_variables({{"VALKEY_TTL_JITTER", ratio}}),
+                    "VALKEY_TTL_JITTER='" + ratio + "'");
+  }
+  EXPECT_EQ(error_of_variables({{"VALKEY_TTL_JITTER", "1"}}),
+            "VALKEY_TTL_JITTER='1': must be in [0, 1)");
+  EXPECT_DOUBLE_EQ(ValkeyConfig::from_variables({{"VALKEY_TTL_JITTER", "0"}}).ttl_jitter, 0.0);
+}
+
+TEST(ValkeyConfig, RejectsANegativeDatabase) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_DATABASE", "-1"}}), "VALKEY_DATABASE='-1': must be >= 0");
+}
+
+TEST(ValkeyConfig, RejectsAFailureThresholdBelowOne) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_CIRCUIT_FAILURE_THRESHOLD", "0"}}),
+            "VALKEY_CIRCUIT_FAILURE_THRESHOLD='0': must be >= 1");
+}
+
+TEST(ValkeyConfig, RejectsHalfOpenMaxCallsBelowOne) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_CIRCUIT_HALF_OPEN_MAX_CALLS", "0"}}),
+            "VALKEY_CIRCUIT_HALF_OPEN_MAX_CALLS='0': must be >= 1");
+}
+
+TEST(ValkeyConfig, RejectsRetryMaxAttemptsBelowOne) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_RETRY_MAX_ATTEMPTS", "0"}}),
+            "VALKEY_RETRY_MAX_ATTEMPTS='0': must be >= 1");
+}
+
+TEST(ValkeyConfig, RejectsARetryBaseDelayAboveTheMaxDelayNamingBoth) {
+  EXPECT_EQ(
+      error_of_variables({{"VALKEY_RETRY_BASE_DELAY", "2s"}, {"VALKEY_RETRY_MAX_DELAY", "1s"}}),
+      "VALKEY_RETRY_BASE_DELAY='2s': must not exceed VALKEY_RETRY_MAX_DELAY='1s'");
+  // Against a default, the message says which value is the default.
+  EXPECT_EQ(
+      error_of_variables({{"VALKEY_RETRY_MAX_DELAY", "10ms"}}),
+      "VALKEY_RETRY_BASE_DELAY=50ms (default): must not exceed VALKEY_RETRY_MAX_DELAY='10ms'");
+}
+
+TEST(ValkeyConfig, RejectsAReconnectBaseDelayAboveTheMaxDelay) {
+  EXPECT_CONTAINS(error_of_variables({{"VALKEY_RECONNECT_BASE_DELAY", "1m"}}),
+                  "VALKEY_RECONNECT_BASE_DELAY='1m': must not exceed VALKEY_RECONNECT_MAX_DELAY");
+}
+
+TEST(ValkeyConfig, RejectsAnEmptyHost) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_HOST", ""}}), "VALKEY_HOST='': must not be empty");
+}
+
+TEST(ValkeyConfig, RejectsAMaxKeyLengthBelow32) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_MAX_KEY_LENGTH", "31"}}),
+            "VALKEY_MAX_KEY_LENGTH='31': must be >= 32");
+  EXPECT_EQ(ValkeyConfig::from_variables({{"VALKEY_MAX_KEY_LENGTH", "32"}}).max_key_length, 32u);
+}
+
+TEST(ValkeyConfig, RejectsAClientNameThatClientSetnameWouldRefuse) {
+  EXPECT_CONTAINS(error_of_variables({{"VALKEY_CLIENT_NAME", "check in"}}),
+                  "VALKEY_CLIENT_NAME='check in'");
+  EXPECT_EQ(ValkeyConfig::from_variables({{"VALKEY_CLIENT_NAME", ""}}).client_name, "");
+}
+
+// ----- validate() on a hand-built struct ------------------------------------------------------
+
+TEST(ValkeyConfig, ValidateNamesTheFieldOfAHandBuiltConfig) {
+  ValkeyConfig config;
+  config.port = 70000;
+  EXPECT_EQ(config_error_of([&] { config.validate(); }),
+            "ValkeyConfig.port = 70000: must be 1-65535");
+}
+
+TEST(ValkeyConfig, ValidateRejectsEachInvalidField) {
+  struct Case {
+    void (*break_it)(ValkeyConfig&);
+    std::string expected;
+  };
+  const std::vector<Case> cases{
+      {[](ValkeyConfig& c) { c.host.clear(); }, "ValkeyConfig.host = \"\": must not be empty"},
+      {[](ValkeyConfig& c) { c.port = 0; }, "ValkeyConfig.port = 0: must be 1-65535"},
+      {[](ValkeyConfig& c) { c.database = -1; }, "ValkeyConfig.database = -1: must be >= 0"},
+      {[](ValkeyConfig& c) { c.max_connections = 0; },
+       "ValkeyConfig.max_connections = 0: must be >= 1"},
+      {[](ValkeyConfig& c) { c.connect_timeout = -1ms; },
+       "ValkeyConfig.connect_timeout = -1ms: must be positive"},
+      {[](ValkeyConfig& c) { c.pool_timeout = -2s; },
+       "ValkeyConfig.pool_timeout = -2s: must not be negative"},
+      {[](ValkeyConfig& c) { c.health_check_interval = 0ms; },
+       "ValkeyConfig.health_check_interval = 0s: must be positive"},
+      {[](ValkeyConfig& c) { c.idle_check_after = -1ms; },
+       "ValkeyConfig.idle_check_after = -1ms: must not be negative"},
+      {[](ValkeyConfig& c) { c.retry.max_attempts = 0; },
+       "ValkeyConfig.retry.max_attempts = 0: must be >= 1"},
+      {[](ValkeyConfig& c) { c.retry.base_delay = 2s; },
+       "ValkeyConfig.retry.base_delay = 2s: must not exceed ValkeyConfig.retry.max_delay = 1s"},
+      {[](ValkeyConfig& c) { c.reconnect_max_delay = 10ms; },
+       "ValkeyConfig.reconnect_base_delay = 100ms: must not exceed "
+       "ValkeyConfig.reconnect_max_delay = 10ms"},
+      {[](ValkeyConfig& c) { c.circuit_breaker.failure_threshold = 0; },
+       "ValkeyConfig.circuit_breaker.failure_threshold = 0: must be >= 1"},
+      {[](ValkeyConfig& c) { c.circuit_breaker.recovery_timeout = -1s; },
+       "ValkeyConfig.circuit_breaker.recovery_timeout = -1s: must not be negative"},
+      {[](ValkeyConfig& c) { c.circuit_breaker.half_open_max_calls = 0; },
+       "ValkeyConfig.circuit_breaker.half_open_max_calls = 0: must be >= 1"},
+      {[](ValkeyConfig& c) { c.max_key_length = 16; },
+       "ValkeyConfig.max_key_length = 16: must be >= 32"},
+      {[](ValkeyConfig& c) { c.ttl_jitter = 1.0; },
+       "ValkeyConfig.ttl_jitter = 1: must be in [0, 1)"},
+      {[](ValkeyConfig& c) { c.ttl_jitter = std::numeric_limits<double>::quiet_NaN(); },
+       "ValkeyConfig.ttl_jitter = nan: must be in [0, 1)"},
+      {[](ValkeyConfig& c) { c.client_name = "a\nb"; },
+       "ValkeyConfig.client_name = \"a\\nb\": must not contain spaces or special characters"},
+      {[](ValkeyConfig& c) { c.log_level = static_cast<LogLevel>(42); },
+       "ValkeyConfig.log_level = LogLevel(42): is not a LogLevel"},
+  };
+  for (const auto& [break_it, expected] : cases) {
+    ValkeyConfig config;
+    break_it(config);
+    EXPECT_EQ(config_error_of([&] { config.validate(); }), expected);
+  }
+}
+
+// ----- URLs -----------------------------------------------------------------------------------
+
+TEST(ValkeyConfig, FromUrlReadsUserPasswordHostPortAndDatabase) {
+  const auto config = ValkeyConfig::from_url("valkey://app:pw@cache.internal:6380/2");
+  EXPECT_EQ(config.host, "cache.internal");
+  EXPECT_EQ(config.port, 6380);
+  EXPECT_EQ(config.username, "app");
+  EXPECT_EQ(config.password.reveal(), "pw");
+  EXPECT_EQ(config.database, 2);
+}
+
+TEST(ValkeyConfig, FromUrlAcceptsTheRedisScheme) {
+  const auto config = ValkeyConfig::from_url("redis://cache.internal:6390");
+  EXPECT_EQ(config.endpoint(), "cache.internal:6390");
+  EXPECT_EQ(ValkeyConfig::from_url("REDIS://h").host, "h");
+}
+
+TEST(ValkeyConfig, FromUrlDefaultsThePortAndDatabase) {
+  ValkeyConfig expected;
+  expected.host = "cache.internal";
+  EXPECT_EQ(ValkeyConfig::from_url("valkey://cache.internal"), expected);
+  EXPECT_EQ(ValkeyConfig::from_url("valkey://cache.internal/"), expected);
+}
+
+TEST(ValkeyConfig, FromUrlWithAPasswordOnlyLeavesTheUsernameEmpty) {
+  const auto config = ValkeyConfig::from_url("valkey://:pw@h");
+  EXPECT_TRUE(config.username.empty());
+  EXPECT_EQ(config.password.reveal(), "pw");
+}
+
+TEST(ValkeyConfig, FromUrlWithAUsernameOnlyLeavesThePasswordEmpty) {
+  const auto config = ValkeyConfig::from_url("valkey://app@h");
+  EXPECT_EQ(config.username, "app");
+  EXPECT_TRUE(config.password.empty());
+}
+
+TEST(ValkeyConfig, FromUrlDecodesAPercentEncodedPassword) {
+  const auto config = ValkeyConfig::from_url("valkey://us%65r:p%40ss%3Aw%2Fd%25@h");
+  EXPECT_EQ(config.username, "user");
+  EXPECT_EQ(config.password.reveal(), "p@ss:w/d%");
+}
+
+TEST(ValkeyConfig, FromUrlKeepsAnUnencodedAtSignInThePassword) {
+  EXPECT_EQ(ValkeyConfig::from_url("valkey://:p@ss@h:6380").password.reveal(), "p@ss");
+}
+
+TEST(ValkeyConfig, FromUrlAcceptsABracketedIpv6Host) {
+  const auto config = ValkeyConfig::from_url("valkey://[::1]:6380/1");
+  EXPECT_EQ(config.host, "::1");
+  EXPECT_EQ(config.port, 6380);
+  EXPECT_EQ(config.database, 1);
+  EXPECT_EQ(config.endpoint(), "[::1]:6380");
+  EXPECT_EQ(ValkeyConfig::from_url("valkey://[fe80::1]").port, 6379);
+}
+
+TEST(ValkeyConfig, FromUrlRejectsAnUnbracketedIpv6Host) {
+  EXPECT_CONTAINS(error_of_url("valkey://::1:6380"), "must be in brackets");
+}
+
+TEST(ValkeyConfig, FromUrlRejectsTlsSchemesAsUnsupported) {
+  for (const std::string url : {"valkeys://h:6380", "rediss://h:6380"}) {
+    const auto message = error_of_url(url);
+    EXPECT_CONTAINS(message, "TLS is not supported yet");
+    EXPECT_CONTAINS(message, url);
+  }
+}
+
+TEST(ValkeyConfig, FromUrlRejectsAnUnknownScheme) {
+  EXPECT_CONTAINS(error_of_url("http://h:6379"), "unsupported scheme");
+  EXPECT_CONTAINS(error_of_url("cache.internal:6379"), "must start with valkey:// or redis://");
+}
+
+TEST(ValkeyConfig, FromUrlRejectsABadPort) {
+  EXPECT_EQ(error_of_url("valkey://h:99999"),
+            "invalid Valkey URL 'valkey://h:99999': the port must be 1-65535");
+  EXPECT_CONTAINS(error_of_url("valkey://h:0"), "the port must be 1-65535");
+  EXPECT_CONTAINS(error_of_url("valkey://h:"), "the port is not a whole number");
+  EXPECT_CONTAINS(error_of_url("valkey://h:63x9"), "the port is not a whole number");
+}
+
+TEST(ValkeyConfig, FromUrlRejectsABadDatabase) {
+  EXPECT_CONTAINS(error_of_url("valkey://h/x"), "the database must be a whole number >= 0");
+  EXPECT_CONTAINS(error_of_url("valkey://h/-1"), "the database must be a whole number >= 0");
+  EXPECT_CONTAINS(error_of_url("valkey://h/1/2"), "the database must be a whole number >= 0");
+}
+
+TEST(ValkeyConfig, FromUrlRejectsAMissingHost) {
+  EXPECT_CONTAINS(error_of_url("valkey://"), "no host");
+  EXPECT_CONTAINS(error_of_url("valkey://:pw@:6379"), "no host");
+}
+
+TEST(ValkeyConfig, FromUrlRejectsQueryOptions) {
+  EXPECT_CONTAINS(error_of_url("valkey://h:6379/0?timeout=5"), "query options are not supported");
+}
+
+TEST(ValkeyConfig, FromUrlRejectsBadPercentEncoding) {
+  EXPECT_CONTAINS(error_of_url("valkey://:pw%4@h"), "bad percent-encoding in the password");
+  EXPECT_CONTAINS(error_of_url("valkey://u%zz:pw@h"), "bad percent-encoding in the user name");
+}
+
+TEST(ValkeyConfig, UrlVariableIsOverriddenByIndividualVariables) {
+  const auto config = ValkeyConfig::from_variables(
+      {{"VALKEY_URL", "valkey://app:pw@cache.internal:6380/2"}, {"VALKEY_PORT", "6381"}});
+  EXPECT_EQ(config.host, "cache.internal");
+  EXPECT_EQ(config.port, 6381);
+  EXPECT_EQ(config.username, "app");
+  EXPECT_EQ(config.password.reveal(), "pw");
+  EXPECT_EQ(config.database, 2);
+}
+
+TEST(ValkeyConfig, RejectsABadUrlVariableNamingIt) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_URL", "valkey://h:99999"}}),
+            "VALKEY_URL='valkey://h:99999': the port must be 1-65535");
+}
+
+// ----- .env files -----------------------------------------------------------------------------
+
+TEST(ReadEnvFile, AcceptsCommentsBlankLinesAndExport) {
+  const TempDir dir;
+  const auto file = dir.write("a.env",
+                              "# a comment\n"
+                              "\n"
+                              "   \n"
+                              "  # an indented comment\n"
+                              "VALKEY_HOST=cache.internal\n"
+                              "export VALKEY_PORT=6380\n"
+                              "export\tVALKEY_DATABASE = 3 \n"
+                              "exported_NAME=x\n");
+  const Variables expected{{"VALKEY_HOST", "cache.internal"},
+                           {"VALKEY_PORT", "6380"},
+                           {"VALKEY_DATABASE", "3"},
+                           {"exported_NAME", "x"}};
+  EXPECT_EQ(read_env_file(file), expected);
+}
+
+TEST(ReadEnvFile, HandlesQuotesEscapesAndEqualsSignsInValues) {
+  const TempDir dir;
+  const auto file = dir.write("a.env",
+                              "DOUBLE=\"a b\\n\\\"c\\\" \\\\ \\t\"\n"
+                              "SINGLE='lit\\n \"x\" # not a comment'\n"
+                              "EQUALS=a=b=c\n"
+                              "QUOTED_EQUALS=\"x=y\"  # trailing comment\n"
+                              "EMPTY=\n"
+                              "EMPTY_QUOTES=\"\"\n");
+  const Variables expected{{"DOUBLE", "a b\n\"c\" \\ \\t"},
+                           {"SINGLE", "lit\\n \"x\" # not a comment"},
+                           {"EQUALS", "a=b=c"},
+                           {"QUOTED_EQUALS", "x=y"},
+                           {"EMPTY", ""},
+                           {"EMPTY_QUOTES", ""}};
+  EXPECT_EQ(read_env_file(file), expected);
+}
+
+TEST(ReadEnvFile, StripsTrailingCommentsOnlyAfterABlank) {
+  const TempDir dir;
+  const auto file = dir.write("a.env",
+                              "A=value # comment\n"
+                              "B=pa#ss\n"
+                              "C= # only a comment\n"
+                              "D=#starts-with-hash\n");
+  const Variables expected{{"A", "value"}, {"B", "pa#ss"}, {"C", ""}, {"D", "#starts-with-hash"}};
+  EXPECT_EQ(read_env_file(file), expected);
+}
+
+TEST(ReadEnvFile, AcceptsWindowsLineEndingsAndAByteOrderMark) {
+  const TempDir dir;
+  const auto file = dir.write("a.env", "\xEF\xBB\xBFVALKEY_HOST=h\r\nVALKEY_PORT=6380\r\n");
+  const Variables expected{{"VALKEY_HOST", "h"}, {"VALKEY_PORT", "6380"}};
+  EXPECT_EQ(read_env_file(file), expected);
+}
+
+TEST(ReadEnvFile, LaterLinesWin) {
+  const TempDir dir;
+  const auto file = dir.write("a.env", "VALKEY_PORT=1\nVALKEY_PORT=2\n");
+  EXPECT_EQ(read_env_file(file).at("VALKEY_PORT"), "2");
+}
+
+TEST(ReadEnvFile, RejectsALineWithoutEqualsNamingFileAndLine) {
+  const TempDir dir;
+  const auto file = dir.write("a.env", "# ok\nVALKEY_HOST=h\nVALKEY_PORT 6380\n");
+  EXPECT_EQ(config_error_of([&] { (void)read_env_file(file); }),
+            file.string() + ":3: expected NAME=value");
+}
+
+TEST(ReadEnvFile, RejectsABadVariableNameNamingFileAndLine) {
+  const TempDir dir;
+  const auto file = dir.write("a.env", "VALKEY-HOST=h\n");
+  EXPECT_EQ(config_error_of([&] { (void)read_env_file(file); }),
+            file.string() + ":1: invalid variable name 'VALKEY-HOST'");
+  const auto digit = dir.write("b.env", "\n1ABC=x\n");
+  EXPECT_CONTAINS(config_error_of([&] { (void)read_env_file(digit); }), digit.string() + ":2:");
+}
+
+TEST(ReadEnvFile, RejectsUnterminatedQuotesAndTextAfterTheClosingQuote) {
+  const TempDir dir;
+  const auto unterminated = dir.write("a.env", "A=\"abc\n");
+  EXPECT_EQ(config_error_of([&] { (void)read_env_file(unterminated); }),
+            unterminated.string() + ":1: unterminated double-quoted value");
+  const auto single = dir.write("b.env", "A=1\nB='abc\n");
+  EXPECT_EQ(config_error_of([&] { (void)read_env_file(single); }),
+            single.string() + ":2: unterminated single-quoted value");
+  const auto trailing = dir.write("c.env", "A=\"abc\"def\n");
+  EXPECT_CONTAINS(config_error_of([&] { (void)read_env_file(trailing); }),
+                  trailing.string() + ":1: unexpected text after the closing quote");
+}
+
+TEST(ReadEnvFile, RejectsAMissingFile) {
+  const TempDir dir;
+  EXPECT_CONTAINS(config_error_of([&] { (void)read_env_file(dir.path() / "missing.env"); }),
+                  "cannot open .env file");
+}
+
+// ----- from_env -------------------------------------------------------------------------------
+
+TEST(ValkeyConfigFromEnv, ReadsAnExplicitFile) {
+  const CleanEnvironment environment;
+  const TempDir dir;
+  const auto file = dir.write("a.env", "VALKEY_HOST=from-file\nVALKEY_POOL_TIMEOUT=250ms\n");
+  const auto config = ValkeyConfig::from_env(file);
+  EXPECT_EQ(config.host, "from-file");
+  EXPECT_EQ(config.pool_timeout, 250ms);
+}
+
+TEST(ValkeyConfigFromEnv, RejectsAMissingExplicitFile) {
+  const CleanEnvironment environment;
+  const TempDir dir;
+  const auto missing = dir.path() / "missing.env";
+  EXPECT_EQ(config_error_of([&] { (void)ValkeyConfig::from_env(missing); }),
+            ".env file '" + missing.string() + "' does not exist");
+}
+
+TEST(ValkeyConfigFromEnv, ReadsTheFileNamedByValkeyEnvFile) {
+  CleanEnvironment environment;
+  const TempDir dir;
+  const auto file = dir.write("custom.env", "VALKEY_HOST=named-file\n");
+  environment.set("VALKEY_ENV_FILE", file.string());
+  EXPECT_EQ(ValkeyConfig::from_env().host, "named-file");
+}
+
+TEST(ValkeyConfigFromEnv, RejectsAMissingFileNamedByValkeyEnvFile) {
+  CleanEnvironment environment;
+  const TempDir dir;
+  environment.set("VALKEY_ENV_FILE", (dir.path() / "missing.env").string());
+  EXPECT_CONTAINS(config_error_of([] { (void)ValkeyConfig::from_env(); }), "does not exist");
+}
+
+TEST(ValkeyConfigFromEnv, ReadsDotEnvInTheWorkingDirectory) {
+  const CleanEnvironment environment;
+  const TempDir dir;
+  dir.write(".env", "VALKEY_HOST=dot-env\n");
+  const WorkingDirectory here(dir.path());
+  EXPECT_EQ(ValkeyConfig::from_env().host, "dot-env");
+}
+
+TEST(ValkeyConfigFromEnv, IgnoresAMissingDefaultDotEnv) {
+  const CleanEnvironment environment;
+  const TempDir dir;
+  const WorkingDirectory here(dir.path());
+  EXPECT_EQ(ValkeyConfig::from_env(), ValkeyConfig{});
+}
+
+TEST(ValkeyConfigFromEnv, RealEnvironmentWinsOverTheFile) {
+  CleanEnvironment environment;
+  const TempDir dir;
+  const auto file = dir.write("a.env", "VALKEY_HOST=from-file\nVALKEY_PORT=6380\n");
+  environment.set("VALKEY_HOST", "from-env");
+  const auto config = ValkeyConfig::from_env(file);
+  EXPECT_EQ(config.host, "from-env");
+  EXPECT_EQ(config.port, 6380);
+}
+
+TEST(ValkeyConfigFromEnv, UrlInTheEnvironmentReplacesConnectionFieldsFromTheFile) {
+  CleanEnvironment environment;
+  const TempDir dir;
+  const auto file = dir.write("a.env",
+                              "VALKEY_HOST=localhost\nVALKEY_PORT=7000\n"
+                              "VALKEY_PASSWORD=dev-password\nVALKEY_KEY_PREFIX=dev\n");
+  environment.set("VALKEY_URL", "valkey://prod.internal:6380/1");
+  environment.set("VALKEY_DATABASE", "4");
+  const auto config = ValkeyConfig::from_env(file);
+  EXPECT_EQ(config.endpoint(), "prod.internal:6380");
+  EXPECT_TRUE(config.password.empty());  // the URL describes the whole connection
+  EXPECT_EQ(config.database, 4);         // individual variables of the same source still win
+  EXPECT_EQ(config.key_prefix, "dev");   // non-connection settings are untouched by a URL
+}
+
+TEST(ValkeyConfigFromEnv, RejectsABadValueInTheFileNamingFileAndLine) {
+  const CleanEnvironment environment;
+  const TempDir dir;
+  const auto file = dir.write("a.env", "# settings\nVALKEY_HOST=h\nVALKEY_PORT=abc\n");
+  EXPECT_EQ(config_error_of([&] { (void)ValkeyConfig::from_env(file); }),
+            file.string() + ":3: VALKEY_PORT='abc': not a whole number");
+}
+
+TEST(ValkeyConfigFromEnv, RejectsAnInvalidValueInTheFileNamingFileAndLine) {
+  const CleanEnvironment environment;
+  const TempDir dir;
+  const auto file = dir.write("a.env", "\nVALKEY_PORT=70000\n");
+  EXPECT_EQ(config_error_of([&] { (void)ValkeyConfig::from_env(file); }),
+            file.string() + ":2: VALKEY_PORT='70000': must be 1-65535");
+}
+
+TEST(ValkeyConfigFromEnv, NamesTheFileLineOfTheOtherValueInACrossFieldError) {
+  CleanEnvironment environment;
+  const TempDir dir;
+  const auto file = dir.write("a.env", "VALKEY_RETRY_MAX_DELAY=20ms\n");
+  environment.set("VALKEY_RETRY_BASE_DELAY", "30ms");
+  EXPECT_EQ(config_error_of([&] { (void)ValkeyConfig::from_env(file); }),
+            "VALKEY_RETRY_BASE_DELAY='30ms': must not exceed VALKEY_RETRY_MAX_DELAY='20ms' (" +
+                file.string() + ":1)");
+}
+
+TEST(ValkeyConfigFromEnv, RejectsABadValueInTheEnvironmentNamingTheVariable) {
+  CleanEnvironment environment;
+  const TempDir dir;
+  environment.set("VALKEY_TTL_JITTER", "2");
+  const WorkingDirectory here(dir.path());
+  EXPECT_EQ(config_error_of([] { (void)ValkeyConfig::from_env(); }),
+            "VALKEY_TTL_JITTER='2': must be in [0, 1)");
+}
+
+// ----- redaction ------------------------------------------------------------------------------
+
+TEST(ValkeyConfig, ToStringShowsEveryFieldOnOneLineAndHidesThePassword) {
+  const auto config = ValkeyConfig::from_variables(non_default_values());
+  const auto text = config.to_string();
+  EXPECT_LACKS(text, kPassword);
+  EXPECT_CONTAINS(text, "password=***");
+  EXPECT_CONTAINS(text, "host=cache.internal port=6380 username=app");
+  EXPECT_CONTAINS(text, "retry.base_delay=10ms");
+  EXPECT_CONTAINS(text, "pool_timeout=250ms");
+  EXPECT_CONTAINS(text, "log_level=debug");
+  EXPECT_EQ(text.find('\n'), std::string::npos);
+  std::istringstream fields(text);
+  std::size_t count = 0;
+  for (std::string field; fields >> field;) {
+    EXPECT_NE(field.find('='), std::string::npos) << field;
+    ++count;
+  }
+  EXPECT_EQ(count, config_variable_names().size());
+}
+
+TEST(ValkeyConfig, ToStringShowsAnUnsetPasswordAsEmpty) {
+  EXPECT_CONTAINS(ValkeyConfig{}.to_string(), "password= ");
+}
+
+TEST(ValkeyConfig, ToStringQuotesStringsWithSpacesOrNewlines) {
+  ValkeyConfig config;
+  config.key_prefix = "a b\n";
+  EXPECT_CONTAINS(config.to_string(), "key_prefix=\"a b\\n\"");
+}
+
+TEST(ValkeyConfig, StreamingASecretPrintsStars) {
+  std::ostringstream out;
+  out << Secret{kPassword};
+  EXPECT_EQ(out.str(), "***");
+}
+
+TEST(ValkeyConfig, UrlErrorsNeverShowThePassword) {
+  const std::string secret = kPassword;
+  for (const std::string& url : {
+           "valkey://app:" + secret + "@h:99999", "valkey://:" + secret + "@h/x",
+           "valkeys://app:" + secret + "@h", "http://:" + secret + "@h",
+           "valkey://:" + secret + "@", "valkey://:" + secret + "%zz@h",
+           "valkey://:" + secret + "@h?x=1",
+           "valkey://app:" + secret,         // '@host' forgotten: the "port" is the password
+           "valkey://app:" + secret + "/0",  // the same, with a database
+       }) {
+    const auto url_message = error_of_url(url);
+    EXPECT_LACKS(url_message, secret);
+    const auto variable_message = error_of_variables({{"VALKEY_URL", url}});
+    EXPECT_LACKS(variable_message, secret);
+    EXPECT_CONTAINS(variable_message, "VALKEY_URL=");
+  }
+  EXPECT_CONTAINS(error_of_url("valkey://app:" + secret + "@h:99999"), "valkey://app:***@h:99999");
+}
+
+TEST(ValkeyConfig, ValidationErrorsNeverShowThePassword) {
+  const auto message = error_of_variables({{"VALKEY_PASSWORD", kPassword}, {"VALKEY_PORT", "0"}});
+  EXPECT_LACKS(message, kPassword);
+  ValkeyConfig config;
+  config.password = Secret{kPassword};
+  config.host.clear();
+  EXPECT_LACKS(config_error_of([&] { config.validate(); }), kPassword);
+  // The URL's connection fields are listed in later cross-field errors; the password is not.
+  EXPECT_LACKS(error_of_variables({{"VALKEY_URL", std::string("valkey://:") + kPassword + "@h"},
+                                   {"VALKEY_RETRY_MAX_DELAY", "1ms"}}),
+               kPassword);
+}
+
+TEST(ValkeyConfig, EnvFileErrorsNeverShowThePassword) {
+  const CleanEnvironment environment;
+  const TempDir dir;
+  const std::string secret = kPassword;
+  for (const std::string& line :
+       {"VALKEY_PASSWORD " + secret, "VALKEY_PASSWORD=\"" + secret, "VALKEY_PASSWORD='" + secret,
+        "VALKEY_PASSWORD=\"" + secret + "\"x", "VALKEY_URL=valkey://:" + secret + "@h:0"}) {
+    const auto file = dir.write("a.env", line + "\n");
+    const auto message = config_error_of([&] { (void)ValkeyConfig::from_env(file); });
+    EXPECT_CONTAINS(message, file.string() + ":1");
+    EXPECT_LACKS(message, secret);
+  }
+}
+
+// ----- parse_duration -------------------------------------------------------------------------
+
+TEST(ParseDuration, AcceptsPlainSecondsAndSuffixedValues) {
+  EXPECT_EQ(parse_duration("5"), 5s);
+  EXPECT_EQ(parse_duration("0.25"), 250ms);
+  EXPECT_EQ(parse_duration("0.1"), 100ms);
+  EXPECT_EQ(parse_duration("250ms"), 250ms);
+  EXPECT_EQ(parse_duration("5s"), 5s);
+  EXPECT_EQ(parse_duration("2m"), 2min);
+  EXPECT_EQ(parse_duration("1h"), 1h);
+  EXPECT_EQ(parse_duration("1.5h"), 90min);
+  EXPECT_EQ(parse_duration("0"), 0ms);
+  EXPECT_EQ(parse_duration("007s"), 7s);
+}
+
+TEST(ParseDuration, RoundsToTheNearestMillisecond) {
+  EXPECT_EQ(parse_duration("0.0004"), 0ms);
+  EXPECT_EQ(parse_duration("1.6ms"), 2ms);
+}
+
+TEST(ParseDuration, RejectsNegativeEmptyAndMalformedText) {
+  for (const std::string text : {"", "-1", "-5s", "+5", "5x", "ms", "s", "1.2.3", ".5", "5.", " 5",
+                                 "5 ", "5 s", "5S", "inf", "nan", "1e3", "5min", "0x10"}) {
+    EXPECT_EQ(parse_duration(text), std::nullopt) << '"' << text << '"';
+  }
+}
+
+TEST(ParseDuration, RejectsValuesThatWouldOverflow) {
+  EXPECT_EQ(parse_duration("99999999999999999h"), std::nullopt);
+}
+
+// ----- agreement of .env.example and docs with the code ---------------------------------------
+
+TEST(EnvExample, ListsExactlyTheVariablesTheCodeReads) {
+  const auto example = read_env_file(source_path(".env.example"));
+  std::set<std::string, std::less<>> in_file;
+  for (const auto& [name, value] : example) {
+    in_file.insert(name);
+  }
+  const auto names = config_variable_names();
+  const std::set<std::string, std::less<>> in_code(names.begin(), names.end());
+  EXPECT_EQ(in_file, in_code);
+}
+
+TEST(EnvExample, ValuesAreTheDefaults) {
+  EXPECT_EQ(ValkeyConfig::from_variables(read_env_file(source_path(".env.example"))),
+            ValkeyConfig{});
+}
+
+TEST(EnvExample, EveryVariableHasAOneLineCommentAbove) {
+  std::ifstream in(source_path(".env.example"));
+  ASSERT_TRUE(in);
+  std::string previous;
+  std::size_t number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++number;
+    if (!line.empty() && line.front() != '#') {
+      EXPECT_TRUE(previous.starts_with("# ")) << ".env.example:" << number << ": " << line;
+    }
+    previous = line;
+  }
+}
+
+TEST(ConfigurationDocs, MentionEveryVariable) {
+  std::ifstream in(source_path("docs/configuration.md"));
+  ASSERT_TRUE(in);
+  const std::string docs{std::istreambuf_iterator<char>(in), {}};
+  for (const auto name : config_variable_names()) {
+    EXPECT_CONTAINS(docs, "`" + std::string(name) + "`");
+  }
+  EXPECT_CONTAINS(docs, "`VALKEY_URL`");
+  EXPECT_CONTAINS(docs, "`VALKEY_ENV_FILE`");
+}
+
+}  // namespace
+}  // namespace airport::cache
