@@ -1,0 +1,113 @@
+// ServerProcess: a real Valkey (or Redis) server started for one test on a free loopback port
+// in its own temporary directory, and stopped, killed, paused or restarted on demand.
+#pragma once
+
+#include <sys/types.h>
+
+#include <airport/cache/config.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "support/raw_client.hpp"
+
+namespace airport::cache::testing {
+
+/// An ACL user created at start with full access (~* &* +@all).
+struct AclUser {
+  std::string name{};
+  std::string password{};
+};
+
+/// How to start the server. Every member has an initializer so that designated initializers
+/// (`ServerOptions{.requirepass = "x"}`) compile warning-free under -Wextra.
+struct ServerOptions {
+  /// Password of the default user (--requirepass); empty means none.
+  std::string requirepass{};
+  /// An extra ACL user with full access and this password.
+  std::optional<AclUser> acl_user{};
+  /// Appended to the command line as given, e.g. {"--maxmemory", "1mb"}.
+  std::vector<std::string> extra_args{};
+};
+
+/// One server process. The binary is $AIRPORT_CACHE_SERVER_BIN when set, else valkey-server on
+/// PATH, else redis-server on PATH. Snapshots are off (--save ""), but save() works.
+///
+/// One thread at a time, except that pause(), resume() and kill() may be called while other
+/// threads use the server over the network. Construct it on a thread that outlives it: the child
+/// gets PR_SET_PDEATHSIG, which fires when the creating thread exits, so that a crashed test never
+/// leaves an orphan server behind.
+class ServerProcess {
+ public:
+  /// Starts the server and waits (up to 10 s) until it answers PING. Throws std::runtime_error
+  /// naming the binary, the port and the tail of the server log when it cannot.
+  explicit ServerProcess(ServerOptions options = {});
+  /// Kills the process by its pid (SIGKILL: its data goes with the directory anyway), reaps it
+  /// and removes the temporary directory.
+  ~ServerProcess();
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  [[nodiscard]] const std::string& host() const { return host_; }
+  [[nodiscard]] int port() const { return port_; }
+  /// The pid of the current (or last) process, still valid after it was reaped.
+  [[nodiscard]] pid_t pid() const { return pid_.load(); }
+  /// Full path of the server binary.
+  [[nodiscard]] const std::string& binary() const { return binary_; }
+  /// The server's working directory (dump.rdb, server.log).
+  [[nodiscard]] const std::filesystem::path& dir() const { return dir_; }
+
+  /// Graceful: SIGTERM (and SIGCONT, in case it is paused), then waits for the exit and reaps it.
+  /// Falls back to SIGKILL after 10 s. No-op when not running.
+  void stop();
+  /// SIGKILL, then reaps it. No-op when not running.
+  void kill();
+  /// SIGSTOP; returns once the process is stopped. The kernel still accepts connections, but
+  /// nothing is answered: a hung server. Throws when not running.
+  void pause();
+  /// SIGCONT. Throws when not running.
+  void resume();
+  /// Starts the server again on the same port and directory after stop() or kill(); it loads
+  /// dump.rdb when one exists. Returns once PING answers. Throws when still running or when the
+  /// server does not come up.
+  void restart();
+  /// SAVE: writes dump.rdb, so that a later kill() and restart() keep the data.
+  void save();
+  /// Whether the process is alive (a paused process is). Reaps it if it exited by itself.
+  [[nodiscard]] bool running() const;
+
+  /// A new admin connection, authenticated as the ACL user when there is one, else with
+  /// requirepass when set.
+  [[nodiscard]] RawClient client() const;
+  /// A library config pointing at this server, with the same credentials as client() and short
+  /// timeouts for tests: connect and socket 1 s, pool 1 s.
+  [[nodiscard]] ValkeyConfig config() const;
+
+  /// The last `lines` lines of the server log, for failure messages.
+  [[nodiscard]] std::string log_tail(std::size_t lines = 20) const;
+
+ private:
+  [[nodiscard]] std::vector<std::string> command_line() const;
+  // Starts the process on port_ and waits for PING. Returns false when it exited early because
+  // the port was taken; throws on any other failure.
+  bool launch();
+  [[nodiscard]] std::string password() const;
+  [[nodiscard]] std::string username() const;
+  // Waits up to `timeout` for the process to exit; true when it did and was reaped.
+  bool reap(std::chrono::milliseconds timeout) const;
+  void terminate(std::chrono::milliseconds grace) noexcept;
+
+  ServerOptions options_;
+  std::string host_ = "127.0.0.1";
+  int port_ = 0;
+  std::string binary_;
+  bool debug_command_ = false;
+  std::filesystem::path dir_;
+  std::atomic<pid_t> pid_{-1};
+  mutable std::atomic<bool> alive_{false};
+};
+
+}  // namespace airport::cache::testing
