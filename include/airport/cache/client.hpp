@@ -1,0 +1,207 @@
+// Client: the interface the CacheManager and the patterns talk to. A few virtual primitives
+// (one command, a pipeline, a transaction, a pinned session, health) carry everything; the typed
+// commands below are plain functions on top of them, so a cluster client only has to route.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "airport/cache/health.hpp"
+#include "airport/cache/pipeline.hpp"
+#include "airport/cache/reply.hpp"
+#include "airport/cache/script.hpp"
+
+namespace airport::cache {
+
+/// argv of one command; every element is sent as a binary-safe bulk string.
+using CommandArgs = std::span<const std::string_view>;
+
+/// When SET writes.
+enum class SetCondition { Always, IfNotExists, IfExists };
+
+/// Options of Client::set.
+struct SetOptions {
+  /// Expiry (sent as PX); none keeps the key forever (or its old TTL with keep_ttl).
+  std::optional<std::chrono::milliseconds> ttl;
+  /// NX / XX.
+  SetCondition condition = SetCondition::Always;
+  /// KEEPTTL: keep the key's current expiry. Not combinable with ttl.
+  bool keep_ttl = false;
+};
+
+/// One member of a sorted set with its score.
+struct ScoredMember {
+  std::string member;
+  double score = 0;
+  friend bool operator==(const ScoredMember&, const ScoredMember&) = default;
+};
+
+/// Commands on one connection held for the session's lifetime: WATCH / MULTI / EXEC and anything
+/// else that needs the same connection. RAII: the connection goes back when it is destroyed.
+/// One thread at a time.
+class Session {
+ public:
+  virtual ~Session() = default;
+  /// Runs one command on this session's connection. Error replies are returned, not thrown.
+  virtual Reply execute(CommandArgs argv) = 0;
+  template <class... Args>
+  Reply command(const Args&... args) {
+    const std::array<std::string_view, sizeof...(Args)> argv{std::string_view{args}...};
+    return execute(argv);
+  }
+};
+
+/// The client interface. Implementations are safe for concurrent use.
+///
+/// Errors: I/O problems throw ConnectionError, TimeoutError or PoolExhaustedError; a bad reply
+/// stream throws ProtocolError. Typed commands throw ReplyError for an error reply (WRONGTYPE,
+/// OOM, ...); execute() and command() return error replies as Reply values instead.
+class Client {
+ public:
+  virtual ~Client() = default;
+
+  // --- primitives -------------------------------------------------------------------------
+
+  /// Runs one command; error replies are returned as Reply::error.
+  virtual Reply execute(CommandArgs argv) = 0;
+  /// Sends every queued command in one round trip; replies come back in order, error replies in
+  /// place, so one failing command loses none of the others.
+  virtual std::vector<Reply> execute(const Pipeline& pipeline) = 0;
+  /// MULTI, the commands, EXEC, in one round trip. Returns EXEC's replies, or nullopt when EXEC
+  /// was aborted (a WATCHed key changed: use a session for WATCH).
+  virtual std::optional<std::vector<Reply>> transaction(const Pipeline& pipeline) = 0;
+  /// A connection held for several commands (WATCH ... MULTI ... EXEC).
+  virtual std::unique_ptr<Session> session() = 0;
+  /// What the background health check last saw.
+  [[nodiscard]] virtual HealthStatus health() const = 0;
+  /// Where the commands go, for messages: "host:port" (or a cluster's seed list).
+  [[nodiscard]] virtual std::string endpoint() const = 0;
+
+  /// Generic command: command("OBJECT", "ENCODING", key). Error replies are returned.
+  template <class... Args>
+  requires(sizeof...(Args) > 0 && (std::is_convertible_v<const Args&, std::string_view> &&
+                                   ...)) Reply command(const Args&... args) {
+    const std::array<std::string_view, sizeof...(Args)> argv{std::string_view{args}...};
+    return execute(CommandArgs{argv});
+  }
+
+  /// EVALSHA, falling back to EVAL when the server does not know the script (NOSCRIPT).
+  /// Error replies from the script are returned, not thrown.
+  Reply eval(const Script& script, std::span<const std::string_view> keys = {},
+             std::span<const std::string_view> args = {});
+
+  // --- strings ----------------------------------------------------------------------------
+  std::optional<std::string> get(std::string_view key);
+  /// Returns whether the value was written (false only when NX/XX prevented it).
+  bool set(std::string_view key, std::string_view value, const SetOptions& options = {});
+  std::optional<std::string> getdel(std::string_view key);
+  std::vector<std::optional<std::string>> mget(std::span<const std::string_view> keys);
+  void mset(std::span<const std::pair<std::string_view, std::string_view>> items);
+  long long incr(std::string_view key);
+  long long incrby(std::string_view key, long long by);
+  long long decr(std::string_view key);
+  /// Number of keys removed.
+  long long del(std::span<const std::string_view> keys);
+  long long del(std::string_view key);
+  /// UNLINK: like DEL but reclaims memory in the background.
+  long long unlink(std::span<const std::string_view> keys);
+
+  // --- keys ---------------------------------------------------------------------------------
+  long long exists(std::span<const std::string_view> keys);
+  bool exists(std::string_view key);
+  /// Whether the key existed and got the expiry.
+  bool expire(std::string_view key, std::chrono::seconds ttl);
+  bool pexpire(std::string_view key, std::chrono::milliseconds ttl);
+  /// Remaining time to live; nullopt when the key does not exist; a negative duration (-1 s)
+  /// when it exists without expiry.
+  std::optional<std::chrono::seconds> ttl(std::string_view key);
+  std::optional<std::chrono::milliseconds> pttl(std::string_view key);
+  bool persist(std::string_view key);
+  /// "string", "hash", ..., or "none".
+  std::string type(std::string_view key);
+
+  /// One SCAN step: the next cursor ("0" when the iteration is complete) and a batch of keys.
+  struct ScanPage {
+    std::string cursor;
+    std::vector<std::string> keys;
+  };
+  ScanPage scan(std::string_view cursor, std::string_view match = "*", std::size_t count = 100);
+  /// Calls on_batch for every non-empty SCAN batch until the iteration completes; never KEYS.
+  /// Keys may repeat across batches (SCAN's guarantee); every key present for the whole scan is
+  /// seen at least once.
+  template <class OnBatch>
+  void scan_all(std::string_view match, OnBatch&& on_batch, std::size_t count = 100) {
+    std::string cursor = "0";
+    do {
+      ScanPage page = scan(cursor, match, count);
+      if (!page.keys.empty())
+        on_batch(page.keys);
+      cursor = std::move(page.cursor);
+    } while (cursor != "0");
+  }
+
+  // --- hashes -------------------------------------------------------------------------------
+  /// Number of new fields.
+  long long hset(std::string_view key,
+                 std::span<const std::pair<std::string_view, std::string_view>> fields);
+  bool hset(std::string_view key, std::string_view field, std::string_view value);
+  std::optional<std::string> hget(std::string_view key, std::string_view field);
+  std::vector<std::optional<std::string>> hmget(std::string_view key,
+                                                std::span<const std::string_view> fields);
+  std::unordered_map<std::string, std::string> hgetall(std::string_view key);
+  long long hdel(std::string_view key, std::span<const std::string_view> fields);
+  long long hincrby(std::string_view key, std::string_view field, long long by);
+
+  // --- sets ---------------------------------------------------------------------------------
+  long long sadd(std::string_view key, std::span<const std::string_view> members);
+  long long srem(std::string_view key, std::span<const std::string_view> members);
+  std::vector<std::string> smembers(std::string_view key);
+  bool sismember(std::string_view key, std::string_view member);
+
+  // --- sorted sets --------------------------------------------------------------------------
+  /// Number of new members.
+  long long zadd(std::string_view key, std::span<const ScoredMember> members);
+  long long zadd(std::string_view key, std::string_view member, double score);
+  double zincrby(std::string_view key, double by, std::string_view member);
+  std::optional<double> zscore(std::string_view key, std::string_view member);
+  /// 0-based rank by ascending / descending score; nullopt when not a member.
+  std::optional<long long> zrank(std::string_view key, std::string_view member);
+  std::optional<long long> zrevrank(std::string_view key, std::string_view member);
+  /// Members in rank range [start, stop] (inclusive, negative counts from the end), with scores.
+  std::vector<ScoredMember> zrange(std::string_view key, long long start, long long stop);
+  std::vector<ScoredMember> zrevrange(std::string_view key, long long start, long long stop);
+  long long zrem(std::string_view key, std::span<const std::string_view> members);
+  long long zcard(std::string_view key);
+
+  // --- bitmaps ------------------------------------------------------------------------------
+  /// Returns the previous bit.
+  bool setbit(std::string_view key, std::uint64_t offset, bool value);
+  bool getbit(std::string_view key, std::uint64_t offset);
+  long long bitcount(std::string_view key);
+
+  // --- pub/sub and server -------------------------------------------------------------------
+  /// Number of subscribers that received the message.
+  long long publish(std::string_view channel, std::string_view message);
+  /// Round trip of one PING.
+  std::chrono::microseconds ping();
+  /// INFO [section] as text.
+  std::string info(std::string_view section = {});
+  long long dbsize();
+  /// Deletes every key of the selected database. For tests and demos only.
+  void flushdb();
+
+ protected:
+  Client() = default;
+};
+
+}  // namespace airport::cache

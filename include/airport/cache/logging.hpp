@@ -1,0 +1,24 @@
+// How the library finds its logger without owning the application's logging: an injected
+// logger, else one the application registered as "airport_cache", else a private one that is
+// never registered (spdlog 1.10 throws on a second registration of a name).
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include <spdlog/logger.h>
+
+#include "airport/cache/config.hpp"
+
+namespace airport::cache {
+
+/// The name under which an application may register a logger for this library.
+inline constexpr std::string_view logger_name = "airport_cache";
+
+/// Returns `injected` when set; else spdlog::get("airport_cache") when the application
+/// registered it; else a private stderr logger at `level`, never registered globally.
+/// Calls no global spdlog setter.
+[[nodiscard]] std::shared_ptr<spdlog::logger> resolve_logger(
+    std::shared_ptr<spdlog::logger> injected, LogLevel level);
+
+}  // namespace airport::cache

@@ -1,0 +1,46 @@
+// Pipeline: commands queued locally and sent in one round trip, replies returned in order. It
+// keeps the commands already RESP-encoded in one buffer, so queueing allocates almost nothing.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+namespace airport::cache {
+
+/// A batch of commands for Client::execute(pipeline) or Client::transaction(pipeline).
+/// One thread at a time; reusable after clear().
+class Pipeline {
+ public:
+  /// Queues one command given as argv.
+  Pipeline& add(std::span<const std::string_view> argv);
+  Pipeline& add(std::initializer_list<std::string_view> argv) {
+    return add(std::span<const std::string_view>{argv.begin(), argv.size()});
+  }
+  /// Queues one command from string-like arguments: add("SET", key, value).
+  template <class... Args>
+  requires(sizeof...(Args) > 0 && (std::is_convertible_v<const Args&, std::string_view> &&
+                                   ...)) Pipeline& add(const Args&... args) {
+    const std::array<std::string_view, sizeof...(Args)> argv{std::string_view{args}...};
+    return add(std::span<const std::string_view>{argv});
+  }
+
+  [[nodiscard]] std::size_t size() const noexcept { return count_; }
+  [[nodiscard]] bool empty() const noexcept { return count_ == 0; }
+  void clear() noexcept {
+    encoded_.clear();
+    count_ = 0;
+  }
+  /// The queued commands as RESP bytes, ready for the wire.
+  [[nodiscard]] std::string_view encoded() const noexcept { return encoded_; }
+
+ private:
+  std::string encoded_;
+  std::size_t count_ = 0;
+};
+
+}  // namespace airport::cache

@@ -1,0 +1,103 @@
+// Reply: one server reply as a plain value (nil, integer, string, status, error, array), for the
+// generic command() API, pipelines and scripts. It owns its bytes; no hiredis type leaks out.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace airport::cache {
+
+/// The RESP2 reply kinds.
+enum class ReplyType { Nil, Integer, String, Status, Error, Array };
+
+/// One reply. A value type: cheap to move, safe to copy, no reference to any connection.
+class Reply {
+ public:
+  Reply() = default;  // nil
+
+  [[nodiscard]] static Reply nil() { return {}; }
+  [[nodiscard]] static Reply integer(long long value) {
+    Reply reply{ReplyType::Integer};
+    reply.integer_ = value;
+    return reply;
+  }
+  [[nodiscard]] static Reply string(std::string value) {
+    return Reply{ReplyType::String, std::move(value)};
+  }
+  [[nodiscard]] static Reply status(std::string value) {
+    return Reply{ReplyType::Status, std::move(value)};
+  }
+  [[nodiscard]] static Reply error(std::string value) {
+    return Reply{ReplyType::Error, std::move(value)};
+  }
+  [[nodiscard]] static Reply array(std::vector<Reply> elements) {
+    Reply reply{ReplyType::Array};
+    reply.elements_ = std::move(elements);
+    return reply;
+  }
+
+  [[nodiscard]] ReplyType type() const noexcept { return type_; }
+  [[nodiscard]] bool is_nil() const noexcept { return type_ == ReplyType::Nil; }
+  [[nodiscard]] bool is_integer() const noexcept { return type_ == ReplyType::Integer; }
+  [[nodiscard]] bool is_string() const noexcept { return type_ == ReplyType::String; }
+  [[nodiscard]] bool is_status() const noexcept { return type_ == ReplyType::Status; }
+  [[nodiscard]] bool is_error() const noexcept { return type_ == ReplyType::Error; }
+  [[nodiscard]] bool is_array() const noexcept { return type_ == ReplyType::Array; }
+
+  /// The integer of an Integer reply; 0 for other kinds.
+  [[nodiscard]] long long as_integer() const noexcept { return integer_; }
+  /// The bytes of a String, Status or Error reply; empty for other kinds.
+  [[nodiscard]] const std::string& text() const noexcept { return text_; }
+  /// Moves the bytes out of a String, Status or Error reply.
+  [[nodiscard]] std::string take_text() noexcept { return std::move(text_); }
+  /// The elements of an Array reply; empty for other kinds.
+  [[nodiscard]] const std::vector<Reply>& elements() const noexcept { return elements_; }
+  [[nodiscard]] std::vector<Reply>& elements() noexcept { return elements_; }
+
+  /// The bytes of a String reply, nullopt for Nil. Status text counts as a string too.
+  [[nodiscard]] std::optional<std::string> as_optional_string() const& {
+    if (type_ == ReplyType::String || type_ == ReplyType::Status)
+      return text_;
+    return std::nullopt;
+  }
+  [[nodiscard]] std::optional<std::string> as_optional_string() && {
+    if (type_ == ReplyType::String || type_ == ReplyType::Status)
+      return std::move(text_);
+    return std::nullopt;
+  }
+
+  friend bool operator==(const Reply&, const Reply&) = default;
+
+ private:
+  explicit Reply(ReplyType type, std::string text = {}) : type_{type}, text_{std::move(text)} {}
+
+  ReplyType type_ = ReplyType::Nil;
+  long long integer_ = 0;
+  std::string text_;
+  std::vector<Reply> elements_;
+};
+
+/// A stable lower-case name for a reply type, for messages: "nil", "integer", ...
+[[nodiscard]] constexpr std::string_view to_string(ReplyType type) noexcept {
+  switch (type) {
+    case ReplyType::Nil:
+      return "nil";
+    case ReplyType::Integer:
+      return "integer";
+    case ReplyType::String:
+      return "string";
+    case ReplyType::Status:
+      return "status";
+    case ReplyType::Error:
+      return "error";
+    case ReplyType::Array:
+      return "array";
+  }
+  return "unknown";
+}
+
+}  // namespace airport::cache

@@ -1,0 +1,59 @@
+// ValkeyClient: the standalone-server Client. A pool of hiredis-parsed connections, automatic
+// reconnection with backoff, and a background health check. One per service, shared by all threads.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include <spdlog/logger.h>
+
+#include "airport/cache/client.hpp"
+#include "airport/cache/config.hpp"
+#include "airport/cache/health.hpp"
+#include "airport/cache/observer.hpp"
+
+namespace airport::cache {
+
+/// Run-time hooks of a ValkeyClient; everything that is not a plain setting.
+struct ClientOptions {
+  /// Logger for the client's own lines; see resolve_logger() for the default.
+  std::shared_ptr<spdlog::logger> logger;
+  /// Called after every command with its duration and outcome. Default none (no timing cost).
+  CommandObserver observer;
+  /// Called on the health thread when the server goes down or comes back.
+  std::function<void(const HealthStatus&)> on_health_change;
+  /// Extra attempts after a connection or timeout error, opt-in, default 0. Only for commands
+  /// that cannot do harm twice: read-only commands (GET, MGET, EXISTS, TTL, ...), or any command
+  /// that surely never reached the server (its connection could not be opened, or nothing was
+  /// written). INCR after a timeout is never sent again: it may have run.
+  int retries = 0;
+  /// Run the background health check. Default true.
+  bool health_check = true;
+};
+
+/// Safe for concurrent use. Not copyable or movable: share it by reference or shared_ptr.
+class ValkeyClient final : public Client {
+ public:
+  /// Validates the config (ConfigError) and starts the health check. Connects lazily: the
+  /// constructor succeeds even while the server is down.
+  explicit ValkeyClient(ValkeyConfig config, ClientOptions options = {});
+  ~ValkeyClient() override;
+  ValkeyClient(const ValkeyClient&) = delete;
+  ValkeyClient& operator=(const ValkeyClient&) = delete;
+
+  using Client::execute;
+  Reply execute(CommandArgs argv) override;
+  std::vector<Reply> execute(const Pipeline& pipeline) override;
+  std::optional<std::vector<Reply>> transaction(const Pipeline& pipeline) override;
+  std::unique_ptr<Session> session() override;
+  [[nodiscard]] HealthStatus health() const override;
+  [[nodiscard]] std::string endpoint() const override;
+
+  [[nodiscard]] const ValkeyConfig& config() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace airport::cache

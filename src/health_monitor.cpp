@@ -1,0 +1,143 @@
+#include "health_monitor.hpp"
+
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+
+#include "airport/cache/errors.hpp"
+
+namespace airport::cache::detail {
+namespace {
+
+// The value of `field:` in INFO text, or empty.
+std::string info_field(std::string_view info, std::string_view field) {
+  std::size_t at = 0;
+  while (at < info.size()) {
+    const std::size_t end = std::min(info.find('\n', at), info.size());
+    std::string_view line = info.substr(at, end - at);
+    if (!line.empty() && line.back() == '\r')
+      line.remove_suffix(1);
+    if (line.size() > field.size() && line.starts_with(field) && line[field.size()] == ':') {
+      return std::string{line.substr(field.size() + 1)};
+    }
+    at = end + 1;
+  }
+  return {};
+}
+
+}  // namespace
+
+HealthMonitor::HealthMonitor(ValkeyConfig config, std::shared_ptr<spdlog::logger> logger,
+                             Listener listener)
+    : config_{std::move(config)},
+      logger_{std::move(logger)},
+      listener_{std::move(listener)},
+      cancel_fd_{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)},
+      thread_{[this] { run(); }} {}
+
+HealthMonitor::~HealthMonitor() {
+  {
+    std::lock_guard lock{mutex_};
+    stopping_ = true;
+    const std::uint64_t one = 1;
+    if (cancel_fd_ >= 0)
+      (void)!::write(cancel_fd_, &one, sizeof one);
+    if (active_socket_ >= 0)
+      ::shutdown(active_socket_, SHUT_RDWR);
+  }
+  wake_.notify_all();
+  thread_.join();
+  if (cancel_fd_ >= 0)
+    ::close(cancel_fd_);
+}
+
+HealthStatus HealthMonitor::status() const {
+  std::lock_guard lock{mutex_};
+  return status_;
+}
+
+void HealthMonitor::run() {
+  std::unique_lock lock{mutex_};
+  while (!stopping_) {
+    lock.unlock();
+    check();
+    lock.lock();
+    wake_.wait_for(lock, config_.health_check_interval, [this] { return stopping_; });
+  }
+}
+
+void HealthMonitor::check() {
+  HealthStatus next = status();
+  static constexpr std::array<std::string_view, 1> ping{"PING"};
+  try {
+    if (!connection_) {
+      connection_ = Connection::open(config_, cancel_fd_);
+      std::lock_guard lock{mutex_};
+      if (stopping_)
+        return;
+      active_socket_ = connection_->transport().native_handle();
+    }
+    if (next.server_version.empty())
+      read_server_info(*connection_, next);
+    const auto start = std::chrono::steady_clock::now();
+    const Reply pong = connection_->execute(ping);
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    if (pong.is_error())
+      throw ReplyError("PING on " + config_.endpoint() + ": " + pong.text());
+    next.up = true;
+    next.round_trip = std::chrono::duration_cast<std::chrono::microseconds>(elapsed);
+    next.last_error.clear();
+  } catch (const Error& error) {
+    next.up = false;
+    next.last_error = error.what();
+    ++next.failed_checks;
+    // A new server may be a different version or role; learn it again after reconnecting.
+    next.server_version.clear();
+    std::lock_guard lock{mutex_};
+    active_socket_ = -1;
+    connection_.reset();
+  }
+  ++next.checks;
+  next.last_check = std::chrono::system_clock::now();
+  bool changed = false;
+  {
+    std::lock_guard lock{mutex_};
+    if (stopping_)
+      return;
+    changed = next.up != status_.up || status_.checks == 0;
+    status_ = next;
+  }
+  if (changed) {
+    if (next.up) {
+      logger_->info("health check: {} is up ({} {}, role {})", config_.endpoint(), next.server_name,
+                    next.server_version, next.role);
+    } else {
+      logger_->warn("health check: {} is down: {}", config_.endpoint(), next.last_error);
+    }
+  }
+  if (listener_)
+    listener_(next, changed);
+}
+
+void HealthMonitor::read_server_info(Connection& connection, HealthStatus& status) {
+  static constexpr std::array<std::string_view, 2> server{"INFO", "server"};
+  static constexpr std::array<std::string_view, 2> replication{"INFO", "replication"};
+  const Reply server_info = connection.execute(server);
+  const Reply replication_info = connection.execute(replication);
+  if (server_info.is_error() || replication_info.is_error())
+    return;
+  // Valkey reports redis_version:7.2.4 for compatibility; its own version is valkey_version.
+  const std::string& text = server_info.text();
+  status.server_version = info_field(text, "valkey_version");
+  if (!status.server_version.empty()) {
+    status.server_name = "valkey";
+  } else {
+    status.server_version = info_field(text, "redis_version");
+    status.server_name = "redis";
+  }
+  status.role = info_field(replication_info.text(), "role");
+}
+
+}  // namespace airport::cache::detail

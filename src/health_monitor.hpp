@@ -1,0 +1,51 @@
+// HealthMonitor: a background thread that PINGs the server every health_check_interval over its
+// own connection (so an exhausted pool cannot starve it) and keeps the latest HealthStatus.
+// It stops within milliseconds of destruction, even in the middle of a connect or a PING.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include <spdlog/logger.h>
+
+#include "airport/cache/config.hpp"
+#include "airport/cache/health.hpp"
+#include "connection.hpp"
+
+namespace airport::cache::detail {
+
+/// Safe for concurrent use.
+class HealthMonitor {
+ public:
+  /// Called on the monitor thread after every check; `changed` is true when up/down flipped.
+  using Listener = std::function<void(const HealthStatus& status, bool changed)>;
+
+  HealthMonitor(ValkeyConfig config, std::shared_ptr<spdlog::logger> logger, Listener listener);
+  ~HealthMonitor();
+  HealthMonitor(const HealthMonitor&) = delete;
+  HealthMonitor& operator=(const HealthMonitor&) = delete;
+
+  [[nodiscard]] HealthStatus status() const;
+
+ private:
+  void run();
+  void check();
+  void read_server_info(Connection& connection, HealthStatus& status);
+
+  const ValkeyConfig config_;
+  const std::shared_ptr<spdlog::logger> logger_;
+  const Listener listener_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  int cancel_fd_ = -1;      // eventfd: aborts a connect in progress
+  int active_socket_ = -1;  // shut down on stop to abort a blocked PING
+  HealthStatus status_;
+  std::unique_ptr<Connection> connection_;  // touched only by the monitor thread
+  std::thread thread_;
+};
+
+}  // namespace airport::cache::detail

@@ -1,0 +1,195 @@
+#include "airport/cache/valkey_client.hpp"
+
+#include <algorithm>
+#include <array>
+
+#include <fmt/format.h>
+
+#include "airport/cache/errors.hpp"
+#include "airport/cache/logging.hpp"
+#include "health_monitor.hpp"
+#include "pool.hpp"
+
+namespace airport::cache {
+namespace {
+
+// Commands that only read, so a second attempt after a lost reply cannot change anything.
+bool is_read_only(std::string_view command) {
+  static constexpr std::array<std::string_view, 24> read_only{
+      "GET",      "MGET",    "EXISTS",    "TTL",      "PTTL",      "TYPE",     "STRLEN", "HGET",
+      "HMGET",    "HGETALL", "HEXISTS",   "SMEMBERS", "SISMEMBER", "SCARD",    "ZSCORE", "ZRANK",
+      "ZREVRANK", "ZRANGE",  "ZREVRANGE", "ZCARD",    "GETBIT",    "BITCOUNT", "PING",   "SCAN"};
+  return std::any_of(read_only.begin(), read_only.end(), [&](std::string_view name) {
+    return name.size() == command.size() &&
+           std::equal(name.begin(), name.end(), command.begin(), [](char a, char b) {
+             return a == (b >= 'a' && b <= 'z' ? static_cast<char>(b - 32) : b);
+           });
+  });
+}
+
+bool is_availability_error(const Error& error) {
+  return error.category() == ErrorCategory::Connection ||
+         error.category() == ErrorCategory::Timeout;
+}
+
+class PooledSession final : public Session {
+ public:
+  explicit PooledSession(detail::ConnectionPool::Lease lease) : lease_{std::move(lease)} {}
+  Reply execute(CommandArgs argv) override { return lease_->execute(argv); }
+
+ private:
+  detail::ConnectionPool::Lease lease_;
+};
+
+}  // namespace
+
+struct ValkeyClient::Impl {
+  Impl(ValkeyConfig config, ClientOptions client_options)
+      : options{std::move(client_options)},
+        logger{resolve_logger(options.logger, config.log_level)},
+        pool{std::move(config), logger} {
+    if (options.health_check) {
+      monitor = std::make_unique<detail::HealthMonitor>(
+          pool.config(), logger, [this](const HealthStatus& status, bool changed) {
+            if (!changed)
+              return;
+            // Down: every idle connection is suspect. Up: reconnect without waiting out backoff.
+            pool.drop_idle();
+            if (status.up)
+              pool.reset_backoff();
+            if (options.on_health_change)
+              options.on_health_change(status);
+          });
+    }
+  }
+
+  template <class Operation>
+  auto with_retries(std::string_view operation, Operation&& run) {
+    for (int attempt = 0;; ++attempt) {
+      bool sent = false;
+      try {
+        auto lease = pool.acquire(operation);
+        sent = true;
+        try {
+          return run(*lease);
+        } catch (const Error&) {
+          sent = !lease->last_flush_sent_nothing();
+          throw;
+        }
+      } catch (const Error& error) {
+        const bool retryable = is_availability_error(error) && (!sent || is_read_only(operation));
+        if (attempt >= options.retries || !retryable)
+          throw;
+        logger->debug("retrying {} after: {}", operation, error.what());
+      }
+    }
+  }
+
+  template <class Operation>
+  auto observed(std::string_view operation, Operation&& run) {
+    if (!options.observer)
+      return with_retries(operation, run);
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      auto result = with_retries(operation, run);
+      options.observer({operation, std::chrono::steady_clock::now() - start,
+                        failed(result) ? std::optional{ErrorCategory::Reply} : std::nullopt});
+      return result;
+    } catch (const Error& error) {
+      options.observer({operation, std::chrono::steady_clock::now() - start, error.category()});
+      throw;
+    }
+  }
+
+  static bool failed(const Reply& reply) { return reply.is_error(); }
+  static bool failed(const std::vector<Reply>&) { return false; }
+  static bool failed(const std::optional<std::vector<Reply>>&) { return false; }
+
+  ClientOptions options;
+  std::shared_ptr<spdlog::logger> logger;
+  detail::ConnectionPool pool;
+  std::unique_ptr<detail::HealthMonitor> monitor;
+};
+
+namespace {
+ValkeyConfig validated(ValkeyConfig config) {
+  config.validate();
+  return config;
+}
+}  // namespace
+
+ValkeyClient::ValkeyClient(ValkeyConfig config, ClientOptions options)
+    : impl_{std::make_unique<Impl>(validated(std::move(config)), std::move(options))} {}
+
+ValkeyClient::~ValkeyClient() = default;
+
+Reply ValkeyClient::execute(CommandArgs argv) {
+  if (argv.empty())
+    throw std::invalid_argument("ValkeyClient::execute: empty command");
+  return impl_->observed(argv[0],
+                         [&](detail::Connection& connection) { return connection.execute(argv); });
+}
+
+std::vector<Reply> ValkeyClient::execute(const Pipeline& pipeline) {
+  std::vector<Reply> replies;
+  if (pipeline.empty())
+    return replies;
+  return impl_->observed("PIPELINE", [&](detail::Connection& connection) {
+    replies.clear();
+    replies.reserve(pipeline.size());
+    connection.append_encoded(pipeline.encoded());
+    connection.flush("PIPELINE");
+    for (std::size_t i = 0; i < pipeline.size(); ++i) {
+      replies.push_back(connection.read_reply("PIPELINE"));
+    }
+    return std::move(replies);
+  });
+}
+
+std::optional<std::vector<Reply>> ValkeyClient::transaction(const Pipeline& pipeline) {
+  return impl_->observed(
+      "EXEC", [&](detail::Connection& connection) -> std::optional<std::vector<Reply>> {
+        static constexpr std::array<std::string_view, 1> multi{"MULTI"};
+        static constexpr std::array<std::string_view, 1> exec{"EXEC"};
+        connection.append(multi);
+        connection.append_encoded(pipeline.encoded());
+        connection.append(exec);
+        connection.flush("MULTI");
+        // MULTI's OK, then QUEUED (or a queuing error) per command, then EXEC's array.
+        Reply queued_error;
+        for (std::size_t i = 0; i < pipeline.size() + 1; ++i) {
+          Reply reply = connection.read_reply("MULTI");
+          if (reply.is_error() && queued_error.is_nil())
+            queued_error = std::move(reply);
+        }
+        Reply result = connection.read_reply("EXEC");
+        if (result.is_error()) {
+          const std::string& detail = queued_error.is_nil() ? result.text() : queued_error.text();
+          throw ReplyError(fmt::format("EXEC on {}: {}", connection.endpoint(), detail));
+        }
+        if (result.is_nil())
+          return std::nullopt;
+        return std::move(result.elements());
+      });
+}
+
+std::unique_ptr<Session> ValkeyClient::session() {
+  return std::make_unique<PooledSession>(impl_->pool.acquire("session"));
+}
+
+HealthStatus ValkeyClient::health() const {
+  HealthStatus status = impl_->monitor ? impl_->monitor->status() : HealthStatus{};
+  status.pool_open = impl_->pool.open_count();
+  status.pool_idle = impl_->pool.idle_count();
+  return status;
+}
+
+std::string ValkeyClient::endpoint() const {
+  return impl_->pool.config().endpoint();
+}
+
+const ValkeyConfig& ValkeyClient::config() const noexcept {
+  return impl_->pool.config();
+}
+
+}  // namespace airport::cache

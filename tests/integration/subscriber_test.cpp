@@ -1,0 +1,138 @@
+// Pub/sub on a dedicated connection: delivery, patterns, unsubscribe, and resubscription after
+// a real server restart.
+#include <gtest/gtest.h>
+#include <airport/cache/subscriber.hpp>
+#include <airport/cache/valkey_client.hpp>
+
+#include <iostream>
+#include <mutex>
+#include <vector>
+
+#include "support/server.hpp"
+#include "support/wait.hpp"
+
+namespace airport::cache {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ServerProcess;
+using testing::wait_until;
+
+struct Inbox {
+  std::mutex mutex;
+  std::vector<Message> messages;
+  MessageHandler handler() {
+    return [this](const Message& message) {
+      std::lock_guard lock{mutex};
+      messages.push_back(message);
+    };
+  }
+  std::size_t size() {
+    std::lock_guard lock{mutex};
+    return messages.size();
+  }
+  Message at(std::size_t i) {
+    std::lock_guard lock{mutex};
+    return messages.at(i);
+  }
+};
+
+TEST(Subscriber, DeliversMessagesOnASubscribedChannel) {
+  ServerProcess server;
+  Subscriber subscriber{server.config()};
+  Inbox inbox;
+  subscriber.subscribe("flight:status:UA123", inbox.handler());
+  ASSERT_TRUE(subscriber.wait_subscribed(5s));
+  ValkeyClient client{server.config()};
+  EXPECT_EQ(client.publish("flight:status:UA123", "boarding"), 1);
+  EXPECT_EQ(client.publish("flight:status:OTHER", "ignored"), 0);
+  ASSERT_TRUE(wait_until([&] { return inbox.size() == 1; }, 5s));
+  EXPECT_EQ(inbox.at(0).channel, "flight:status:UA123");
+  EXPECT_EQ(inbox.at(0).payload, "boarding");
+  EXPECT_TRUE(inbox.at(0).pattern.empty());
+}
+
+TEST(Subscriber, PatternSubscriptionsSeeEveryMatchingChannel) {
+  ServerProcess server;
+  Subscriber subscriber{server.config()};
+  Inbox inbox;
+  subscriber.psubscribe("flight:status:*", inbox.handler());
+  ASSERT_TRUE(subscriber.wait_subscribed(5s));
+  ValkeyClient client{server.config()};
+  client.publish("flight:status:UA1", std::string{"a\0b", 3});
+  client.publish("flight:status:DL2", "delayed");
+  ASSERT_TRUE(wait_until([&] { return inbox.size() == 2; }, 5s));
+  EXPECT_EQ(inbox.at(0).payload, std::string("a\0b", 3));
+  EXPECT_EQ(inbox.at(0).pattern, "flight:status:*");
+  EXPECT_EQ(inbox.at(1).channel, "flight:status:DL2");
+}
+
+TEST(Subscriber, UnsubscribeStopsDelivery) {
+  ServerProcess server;
+  Subscriber subscriber{server.config()};
+  Inbox inbox;
+  subscriber.subscribe("c", inbox.handler());
+  ASSERT_TRUE(subscriber.wait_subscribed(5s));
+  subscriber.unsubscribe("c");
+  ValkeyClient client{server.config()};
+  ASSERT_TRUE(wait_until([&] { return client.publish("c", "x") == 0; }, 5s));
+  EXPECT_EQ(inbox.size(), 0u);
+}
+
+TEST(Subscriber, ResubscribesByItselfAfterAServerRestart) {
+  ServerProcess server;
+  ValkeyConfig config = server.config();
+  config.reconnect_base_delay = 20ms;
+  config.reconnect_max_delay = 200ms;
+  Subscriber subscriber{config};
+  Inbox inbox;
+  subscriber.subscribe("gate:B12", inbox.handler());
+  subscriber.psubscribe("gate:*:changes", inbox.handler());
+  ASSERT_TRUE(subscriber.wait_subscribed(5s));
+
+  server.kill();
+  ASSERT_TRUE(wait_until([&] { return !subscriber.connected(); }, 5s));
+  server.restart();
+  const auto restarted = std::chrono::steady_clock::now();
+  ASSERT_TRUE(subscriber.wait_subscribed(10s));
+  std::cout << "[ measure  ] resubscribed "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - restarted)
+                   .count()
+            << " ms after the restart\n";
+  EXPECT_EQ(subscriber.reconnects(), 1u);
+
+  ValkeyClient client{config};
+  EXPECT_EQ(client.publish("gate:B12", "open"), 1);
+  EXPECT_EQ(client.publish("gate:B12:changes", "moved"), 1);
+  ASSERT_TRUE(wait_until([&] { return inbox.size() == 2; }, 5s));
+}
+
+TEST(Subscriber, AThrowingHandlerDoesNotStopLaterMessages) {
+  ServerProcess server;
+  Subscriber subscriber{server.config()};
+  std::atomic<int> calls{0};
+  subscriber.subscribe("c", [&](const Message&) {
+    if (++calls == 1)
+      throw std::runtime_error("handler bug");
+  });
+  ASSERT_TRUE(subscriber.wait_subscribed(5s));
+  ValkeyClient client{server.config()};
+  client.publish("c", "1");
+  client.publish("c", "2");
+  EXPECT_TRUE(wait_until([&] { return calls.load() == 2; }, 5s));
+}
+
+TEST(Subscriber, StopsPromptlyWhileTheServerIsDown) {
+  ServerProcess server;
+  server.kill();
+  auto subscriber = std::make_unique<Subscriber>(server.config());
+  subscriber->subscribe("c", [](const Message&) {});
+  std::this_thread::sleep_for(50ms);
+  const auto start = std::chrono::steady_clock::now();
+  subscriber.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 500ms);
+}
+
+}  // namespace
+}  // namespace airport::cache
