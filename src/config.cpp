@@ -294,6 +294,8 @@ constexpr std::array kVariables{
     variable<&C::username>("VALKEY_USERNAME", "username"),
     variable<&C::password>("VALKEY_PASSWORD", "password"),
     variable<&C::database>("VALKEY_DATABASE", "database"),
+    variable<&C::operation_timeout>("VALKEY_OPERATION_TIMEOUT", "operation_timeout"),
+    variable<&C::max_value_size>("VALKEY_MAX_VALUE_SIZE", "max_value_size"),
     variable<&C::max_connections>("VALKEY_MAX_CONNECTIONS", "max_connections"),
     variable<&C::connect_timeout>("VALKEY_SOCKET_CONNECT_TIMEOUT", "connect_timeout"),
     variable<&C::socket_timeout>("VALKEY_SOCKET_TIMEOUT", "socket_timeout"),
@@ -315,6 +317,8 @@ constexpr std::array kVariables{
     variable<&C::fallback, &F::enabled>("VALKEY_FALLBACK_ENABLED", "fallback.enabled"),
     variable<&C::fallback, &F::max_entries>("VALKEY_FALLBACK_MAX_ENTRIES", "fallback.max_entries"),
     variable<&C::fallback, &F::max_bytes>("VALKEY_FALLBACK_MAX_BYTES", "fallback.max_bytes"),
+    variable<&C::fallback, &F::journal_max_entries>("VALKEY_FALLBACK_JOURNAL_MAX_ENTRIES",
+                                                    "fallback.journal_max_entries"),
     variable<&C::key_prefix>("VALKEY_KEY_PREFIX", "key_prefix"),
     variable<&C::max_key_length>("VALKEY_MAX_KEY_LENGTH", "max_key_length"),
     variable<&C::ttl_jitter>("VALKEY_TTL_JITTER", "ttl_jitter"),
@@ -380,6 +384,21 @@ void check_rules(const ValkeyConfig& config, const Describe& describe) {
   if (config.database < 0) {
     fail(variable_named("VALKEY_DATABASE"), "must be >= 0");
   }
+  if (!positive(config.operation_timeout)) {
+    fail(variable_named("VALKEY_OPERATION_TIMEOUT"), "must be positive");
+  }
+  if (config.max_value_size < 1) {
+    fail(variable_named("VALKEY_MAX_VALUE_SIZE"), "must be >= 1");
+  }
+  if (config.fallback.max_entries < 1) {
+    fail(variable_named("VALKEY_FALLBACK_MAX_ENTRIES"), "must be >= 1");
+  }
+  if (config.fallback.max_bytes < 1) {
+    fail(variable_named("VALKEY_FALLBACK_MAX_BYTES"), "must be >= 1");
+  }
+  if (config.fallback.journal_max_entries < 1) {
+    fail(variable_named("VALKEY_FALLBACK_JOURNAL_MAX_ENTRIES"), "must be >= 1");
+  }
   if (config.max_connections < 1) {
     fail(variable_named("VALKEY_MAX_CONNECTIONS"), "must be >= 1");
   }
@@ -419,8 +438,8 @@ void check_rules(const ValkeyConfig& config, const Describe& describe) {
   if (config.circuit_breaker.failure_threshold < 1) {
     fail(variable_named("VALKEY_CIRCUIT_FAILURE_THRESHOLD"), "must be >= 1");
   }
-  if (negative(config.circuit_breaker.recovery_timeout)) {
-    fail(variable_named("VALKEY_CIRCUIT_RECOVERY_TIMEOUT"), "must not be negative");
+  if (!positive(config.circuit_breaker.recovery_timeout)) {
+    fail(variable_named("VALKEY_CIRCUIT_RECOVERY_TIMEOUT"), "must be positive");
   }
   if (config.circuit_breaker.half_open_max_calls < 1) {
     fail(variable_named("VALKEY_CIRCUIT_HALF_OPEN_MAX_CALLS"), "must be >= 1");

@@ -145,6 +145,8 @@ const Variables& non_default_values() {
       {"VALKEY_USERNAME", "app"},
       {"VALKEY_PASSWORD", kPassword},
       {"VALKEY_DATABASE", "2"},
+      {"VALKEY_OPERATION_TIMEOUT", "200ms"},
+      {"VALKEY_MAX_VALUE_SIZE", "1048576"},
       {"VALKEY_MAX_CONNECTIONS", "32"},
       {"VALKEY_SOCKET_CONNECT_TIMEOUT", "2s"},
       {"VALKEY_SOCKET_TIMEOUT", "750ms"},
@@ -163,6 +165,7 @@ const Variables& non_default_values() {
       {"VALKEY_FALLBACK_ENABLED", "no"},
       {"VALKEY_FALLBACK_MAX_ENTRIES", "500"},
       {"VALKEY_FALLBACK_MAX_BYTES", "1048576"},
+      {"VALKEY_FALLBACK_JOURNAL_MAX_ENTRIES", "500"},
       {"VALKEY_KEY_PREFIX", "airport:prod"},
       {"VALKEY_MAX_KEY_LENGTH", "128"},
       {"VALKEY_TTL_JITTER", "0.25"},
@@ -257,7 +260,7 @@ TEST(ValkeyConfig, ReadsEveryVariable) {
 
 TEST(ValkeyConfig, EveryVariableInTheTableChangesTheConfig) {
   const auto names = config_variable_names();
-  EXPECT_EQ(names.size(), 28u);
+  EXPECT_EQ(names.size(), 31u);
   EXPECT_EQ(names.size(), non_default_values().size());
   for (const auto name : names) {
     const auto value = non_default_values().find(name);
@@ -453,8 +456,8 @@ TEST(ValkeyConfig, ValidateRejectsEachInvalidField) {
        "ValkeyConfig.reconnect_max_delay = 10ms"},
       {[](ValkeyConfig& c) { c.circuit_breaker.failure_threshold = 0; },
        "ValkeyConfig.circuit_breaker.failure_threshold = 0: must be >= 1"},
-      {[](ValkeyConfig& c) { c.circuit_breaker.recovery_timeout = -1s; },
-       "ValkeyConfig.circuit_breaker.recovery_timeout = -1s: must not be negative"},
+      {[](ValkeyConfig& c) { c.circuit_breaker.recovery_timeout = 0s; },
+       "ValkeyConfig.circuit_breaker.recovery_timeout = 0s: must be positive"},
       {[](ValkeyConfig& c) { c.circuit_breaker.half_open_max_calls = 0; },
        "ValkeyConfig.circuit_breaker.half_open_max_calls = 0: must be >= 1"},
       {[](ValkeyConfig& c) { c.max_key_length = 16; },

@@ -72,6 +72,10 @@ struct FallbackOptions {
   std::size_t max_entries = 10'000;
   /// Most bytes kept (keys + values + per-entry overhead). Default 64 MiB.
   std::size_t max_bytes = 64 * 1024 * 1024;
+  /// Most invalidations (del, expire, invalidate_pattern, writes) remembered while Valkey is
+  /// unavailable, replayed when it is back. Past this the journal overflows: counted in stats and
+  /// logged as an error. Default 10,000.
+  std::size_t journal_max_entries = 10'000;
 
   friend bool operator==(const FallbackOptions&, const FallbackOptions&) = default;
 };
@@ -90,6 +94,13 @@ struct ValkeyConfig {
   Secret password;
   /// Logical database selected after connecting, >= 0. Env: VALKEY_DATABASE. Default 0.
   int database = 0;
+  /// CacheManager: the longest one cache operation may take, retries included; the manager's
+  /// connections also use it as their socket and connect timeout when it is shorter.
+  /// Env: VALKEY_OPERATION_TIMEOUT. Default 500 ms.
+  std::chrono::milliseconds operation_timeout{500};
+  /// CacheManager: the largest value it accepts; a larger one is a programming error
+  /// (std::invalid_argument). Env: VALKEY_MAX_VALUE_SIZE. Default 8 MiB.
+  std::size_t max_value_size = 8 * 1024 * 1024;
   /// Pool size: most connections open at once, >= 1. Env: VALKEY_MAX_CONNECTIONS. Default 10.
   std::size_t max_connections = 10;
   /// Time allowed to open a TCP connection. Env: VALKEY_SOCKET_CONNECT_TIMEOUT. Default 5 s.
