@@ -1,0 +1,292 @@
+// CacheStats: the CacheManager's always-on counters and per-operation latency histograms, and
+// StatsSnapshot, the plain values users get from cache.stats(), rendered as JSON or Prometheus.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "airport/cache/circuit_breaker.hpp"
+#include "airport/cache/clock.hpp"
+#include "airport/cache/errors.hpp"
+#include "airport/cache/latency_histogram.hpp"
+
+namespace airport::cache {
+
+// clang-format off
+/// The kinds of CacheManager operation that are timed, one latency histogram each.
+enum class Operation { Get, Set, Delete, Exists, Ttl, Expire, MGet, MSet, GetOrCompute, InvalidatePattern };
+
+/// Number of Operation values; Operation{i} for i in [0, kOperationCount) are all of them.
+inline constexpr std::size_t kOperationCount = 10;
+
+static_assert(static_cast<std::size_t>(Operation::InvalidatePattern) + 1 == kOperationCount);
+
+/// A stable snake_case name: "get", "set", "delete", "exists", "ttl", "expire", "mget", "mset",
+/// "get_or_compute", "invalidate_pattern". Used as JSON key and Prometheus label value.
+[[nodiscard]] constexpr std::string_view to_string(Operation operation) noexcept {
+  switch (operation) {
+    case Operation::Get: return "get";
+    case Operation::Set: return "set";
+    case Operation::Delete: return "delete";
+    case Operation::Exists: return "exists";
+    case Operation::Ttl: return "ttl";
+    case Operation::Expire: return "expire";
+    case Operation::MGet: return "mget";
+    case Operation::MSet: return "mset";
+    case Operation::GetOrCompute: return "get_or_compute";
+    case Operation::InvalidatePattern: return "invalidate_pattern";
+  }
+  return "unknown";
+}
+// clang-format on
+
+/// The fixed `le` bounds of the Prometheus histogram airport_cache_operation_duration_seconds:
+/// 10 µs to 10 s in 1-2.5-5 steps (rendered as 0.00001 ... 10), then +Inf.
+inline constexpr std::array<std::chrono::nanoseconds, 19> kOperationDurationBounds = {
+    std::chrono::microseconds{10},  std::chrono::microseconds{25},   std::chrono::microseconds{50},
+    std::chrono::microseconds{100}, std::chrono::microseconds{250},  std::chrono::microseconds{500},
+    std::chrono::milliseconds{1},   std::chrono::microseconds{2500}, std::chrono::milliseconds{5},
+    std::chrono::milliseconds{10},  std::chrono::milliseconds{25},   std::chrono::milliseconds{50},
+    std::chrono::milliseconds{100}, std::chrono::milliseconds{250},  std::chrono::milliseconds{500},
+    std::chrono::seconds{1},        std::chrono::milliseconds{2500}, std::chrono::seconds{5},
+    std::chrono::seconds{10}};
+
+/// Failed operations by ErrorCategory. Config is not among them: a configuration error is
+/// thrown at construction, never the outcome of a cache operation.
+struct ErrorCounts {
+  std::uint64_t connection = 0;
+  std::uint64_t timeout = 0;
+  std::uint64_t pool = 0;
+  std::uint64_t reply = 0;
+  std::uint64_t protocol = 0;
+  std::uint64_t serialization = 0;
+
+  /// The count of one category; 0 for ErrorCategory::Config.
+  [[nodiscard]] std::uint64_t count(ErrorCategory category) const noexcept {
+    switch (category) {
+      case ErrorCategory::Connection:
+        return connection;
+      case ErrorCategory::Timeout:
+        return timeout;
+      case ErrorCategory::Pool:
+        return pool;
+      case ErrorCategory::Reply:
+        return reply;
+      case ErrorCategory::Protocol:
+        return protocol;
+      case ErrorCategory::Serialization:
+        return serialization;
+      case ErrorCategory::Config:
+        break;
+    }
+    return 0;
+  }
+  /// The sum over the six categories.
+  [[nodiscard]] std::uint64_t total() const noexcept {
+    return connection + timeout + pool + reply + protocol + serialization;
+  }
+  friend bool operator==(const ErrorCounts&, const ErrorCounts&) = default;
+};
+
+/// Everything cache.stats() reports, as plain values. CacheStats::snapshot() fills the counters,
+/// ratios, uptime and latency; the CacheManager then fills `fallback`, `circuit` and `journal`
+/// from the parts it owns. Copyable; one thread at a time.
+struct StatsSnapshot {
+  /// The in-memory fallback cache (from FallbackCache::Stats).
+  struct Fallback {
+    bool enabled = false;
+    std::uint64_t hits = 0;
+    std::uint64_t misses = 0;
+    std::size_t entries = 0;
+    std::size_t bytes = 0;
+    std::uint64_t evictions = 0;
+    std::uint64_t expirations = 0;
+    std::size_t max_entries = 0;
+    std::size_t max_bytes = 0;
+    friend bool operator==(const Fallback&, const Fallback&) = default;
+  };
+
+  /// The circuit breaker (from CircuitBreaker::Snapshot).
+  struct Circuit {
+    CircuitState state = CircuitState::Closed;
+    int consecutive_failures = 0;
+    /// Transitions so far, by target state.
+    std::uint64_t opened = 0;
+    std::uint64_t half_opened = 0;
+    std::uint64_t closed = 0;
+    /// Calls refused without touching the network.
+    std::uint64_t rejected = 0;
+    friend bool operator==(const Circuit&, const Circuit&) = default;
+  };
+
+  /// The journal of invalidations made while Valkey was unavailable.
+  struct Journal {
+    /// Waiting to be replayed (filled by the manager).
+    std::size_t pending = 0;
+    /// Replayed once Valkey was back.
+    std::uint64_t replayed = 0;
+    /// Dropped because the journal was full.
+    std::uint64_t overflows = 0;
+    friend bool operator==(const Journal&, const Journal&) = default;
+  };
+
+  /// One operation kind's measured durations. Percentiles follow LatencyHistogram: the bucket's
+  /// upper bound clamped to the max, so within 3.125% above the true value.
+  struct Latency {
+    std::uint64_t count = 0;
+    double p50_us = 0.0;
+    double p95_us = 0.0;
+    double p99_us = 0.0;
+    double max_us = 0.0;
+    double mean_us = 0.0;
+    /// Sum of all durations, for Prometheus' _sum.
+    double sum_seconds = 0.0;
+    /// Samples at or below each of kOperationDurationBounds (cumulative, non-decreasing; see
+    /// LatencyHistogram::Snapshot::count_at_or_below). +Inf is `count`.
+    std::array<std::uint64_t, kOperationDurationBounds.size()> cumulative_buckets{};
+    friend bool operator==(const Latency&, const Latency&) = default;
+  };
+
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  /// hits / (hits + misses); 0 before the first get.
+  double hit_ratio = 0.0;
+  std::uint64_t sets = 0;
+  std::uint64_t deletes = 0;
+  ErrorCounts errors;
+  /// errors.total() / operations; 0 before the first operation.
+  double error_ratio = 0.0;
+  /// Operations timed, over every kind: the sum of latency[i].count. The manager times each
+  /// public operation once, whatever its outcome, so this is the number of operations.
+  std::uint64_t operations = 0;
+  /// Operations served while degraded (Valkey unavailable or the breaker open).
+  std::uint64_t degraded_operations = 0;
+  /// Seconds since the CacheStats was constructed or last reset.
+  double uptime_seconds = 0.0;
+  Fallback fallback;
+  Circuit circuit;
+  Journal journal;
+  /// Indexed by static_cast<std::size_t>(Operation).
+  std::array<Latency, kOperationCount> latency{};
+
+  [[nodiscard]] const Latency& latency_of(Operation operation) const noexcept {
+    return latency[static_cast<std::size_t>(operation)];
+  }
+
+  /// The snapshot as JSON, with exactly these top-level keys: hits, misses, hit_ratio, sets,
+  /// deletes, errors (all six categories, always), error_ratio, degraded_operations, fallback,
+  /// circuit ({state: "closed"|"open"|"half_open", consecutive_failures, rejected,
+  /// transitions: {open, half_open, closed}}), journal, latency, uptime_seconds. `latency` holds
+  /// only the operations timed at least once, keyed by to_string(Operation), each with count,
+  /// p50_us, p95_us, p99_us, max_us and mean_us.
+  [[nodiscard]] nlohmann::json to_json() const;
+
+  /// The snapshot in the Prometheus text exposition format 0.0.4, every family prefixed
+  /// airport_cache_ and preceded by one # HELP and one # TYPE line. Counters end in _total
+  /// (hits, misses, sets, deletes, errors{category}, degraded_operations, fallback_hits,
+  /// fallback_misses, fallback_evictions, fallback_expirations, circuit_transitions{to},
+  /// circuit_rejected, journal_replayed, journal_overflows). Gauges: hit_ratio, error_ratio,
+  /// uptime_seconds, fallback_enabled, fallback_entries, fallback_bytes, circuit_state{state}
+  /// (1 for the current state and 0 for the other two, the OpenMetrics state-set style),
+  /// circuit_consecutive_failures, journal_pending. Histogram: operation_duration_seconds
+  /// {operation} with the kOperationDurationBounds le buckets, for all ten operations (zeros
+  /// included, so that rate() sees the first sample). No timestamps.
+  [[nodiscard]] std::string to_prometheus() const;
+};
+
+/// ADL hook, so that `nlohmann::json j = snapshot;` works.
+void to_json(nlohmann::json& json, const StatsSnapshot& snapshot);
+
+/// The CacheManager's counters and latency histograms. Safe for concurrent use: every counter is
+/// a relaxed atomic and nothing takes a lock. Each record_*() is one relaxed fetch_add (hot
+/// counters sit on cache lines of their own); record_latency() is LatencyHistogram::record().
+class CacheStats {
+ public:
+  /// `clock` (which must outlive the stats) measures the uptime.
+  explicit CacheStats(const Clock& clock = steady_clock());
+  ~CacheStats();
+  CacheStats(const CacheStats&) = delete;
+  CacheStats& operator=(const CacheStats&) = delete;
+
+  /// A get found a value (in Valkey or, degraded, in the fallback cache).
+  void record_hit() noexcept { hits_.value.fetch_add(1, std::memory_order_relaxed); }
+  /// A get found nothing.
+  void record_miss() noexcept { misses_.value.fetch_add(1, std::memory_order_relaxed); }
+  void record_set() noexcept { sets_.value.fetch_add(1, std::memory_order_relaxed); }
+  void record_delete() noexcept { deletes_.value.fetch_add(1, std::memory_order_relaxed); }
+  /// An operation failed with an error of `category`; count each failed operation once.
+  /// ErrorCategory::Config is ignored (see ErrorCounts).
+  void record_error(ErrorCategory category) noexcept {
+    const auto index = static_cast<std::size_t>(category);
+    if (category != ErrorCategory::Config && index < errors_.size()) {
+      errors_[index].fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  /// An operation was served degraded (fallback cache, journal, or refused by the breaker).
+  void record_degraded() noexcept { degraded_.fetch_add(1, std::memory_order_relaxed); }
+  /// How long one `operation` took, whatever its outcome. Lock-free, ~5-15 ns.
+  void record_latency(Operation operation, std::chrono::nanoseconds duration) noexcept {
+    const auto index = static_cast<std::size_t>(operation);
+    if (index < kOperationCount) {
+      (*latency_)[index].record(duration);
+    }
+  }
+  /// `count` journaled invalidations were replayed against Valkey.
+  void record_journal_replayed(std::size_t count) noexcept {
+    journal_replayed_.fetch_add(count, std::memory_order_relaxed);
+  }
+  /// An invalidation could not be journaled because the journal was full.
+  void record_journal_overflow() noexcept {
+    journal_overflows_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  /// Fills everything the stats own: counters, ratios, uptime and latency. `fallback`,
+  /// `circuit` and `journal.pending` are left at their defaults for the manager to fill.
+  /// Cost: a walk over every histogram's buckets (~12k counters) and a few small allocations.
+  [[nodiscard]] StatsSnapshot snapshot() const;
+
+  /// Zeroes every counter and histogram and restarts the uptime. Samples recorded concurrently
+  /// may be kept in part.
+  void reset() noexcept;
+
+ private:
+  // One slot per ErrorCategory value, indexed by the enum; the Config slot stays 0.
+  static constexpr std::size_t kErrorSlots = 7;
+  static_assert(static_cast<std::size_t>(ErrorCategory::Serialization) < kErrorSlots &&
+                static_cast<std::size_t>(ErrorCategory::Config) < kErrorSlots);
+
+  struct alignas(64) PaddedCounter {
+    std::atomic<std::uint64_t> value{0};
+  };
+
+  const Clock* clock_;
+  std::atomic<Clock::duration::rep> started_;
+  PaddedCounter hits_;
+  PaddedCounter misses_;
+  PaddedCounter sets_;
+  PaddedCounter deletes_;
+  // Rare events share one line.
+  alignas(64) std::array<std::atomic<std::uint64_t>, kErrorSlots> errors_{};
+  std::atomic<std::uint64_t> degraded_{0};
+  std::atomic<std::uint64_t> journal_replayed_{0};
+  std::atomic<std::uint64_t> journal_overflows_{0};
+  // ~95 KiB of buckets: on the heap, so that a CacheStats (and a CacheManager) stays small
+  // enough for any stack.
+  std::unique_ptr<std::array<LatencyHistogram, kOperationCount>> latency_;
+};
+
+namespace detail {
+/// A Prometheus label value escaped per the text format: backslash, double quote and newline
+/// become \\, \" and \n. Exposed for tests.
+[[nodiscard]] std::string escape_prometheus_label_value(std::string_view value);
+}  // namespace detail
+
+}  // namespace airport::cache
