@@ -51,6 +51,8 @@ struct ValkeyClient::Impl {
     if (options.health_check) {
       monitor = std::make_unique<detail::HealthMonitor>(
           pool.config(), logger, [this](const HealthStatus& status, bool changed) {
+            if (options.on_health_check)
+              options.on_health_check(status);
             if (!changed)
               return;
             // Down: every idle connection is suspect. Up: reconnect without waiting out backoff.

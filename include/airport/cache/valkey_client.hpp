@@ -22,6 +22,8 @@ struct ClientOptions {
   CommandObserver observer;
   /// Called on the health thread when the server goes down or comes back.
   std::function<void(const HealthStatus&)> on_health_change;
+  /// Called on the health thread after every check, changed or not. Must be cheap.
+  std::function<void(const HealthStatus&)> on_health_check;
   /// Extra attempts after a connection or timeout error, opt-in, default 0. Only for commands
   /// that cannot do harm twice: read-only commands (GET, MGET, EXISTS, TTL, ...), or any command
   /// that surely never reached the server (its connection could not be opened, or nothing was

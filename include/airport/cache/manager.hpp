@@ -1,0 +1,263 @@
+// CacheManager: the resilient cache a service talks to. It wraps a Client with a circuit
+// breaker, retries with jitter, an in-memory fallback with an invalidation journal, stats, typed
+// values and stampede-safe get_or_compute. Availability failures never throw out of it.
+#pragma once
+
+#include <chrono>
+#include <concepts>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <spdlog/logger.h>
+#include <nlohmann/json.hpp>
+
+#include "airport/cache/circuit_breaker.hpp"
+#include "airport/cache/client.hpp"
+#include "airport/cache/clock.hpp"
+#include "airport/cache/config.hpp"
+#include "airport/cache/health.hpp"
+#include "airport/cache/keys.hpp"
+#include "airport/cache/retry.hpp"
+#include "airport/cache/serialization.hpp"
+#include "airport/cache/stats.hpp"
+#include "airport/cache/ttl.hpp"
+
+namespace airport::cache {
+
+/// A TTL given as a preset or as any std::chrono duration. It goes through the manager's
+/// TTLCalculator jitter unless made with Ttl::exact(). Zero or negative durations are a
+/// programming error (std::invalid_argument when used).
+class Ttl {
+ public:
+  Ttl(TTLPreset preset) noexcept : base_{ttl_of(preset)} {}  // NOLINT: implicit by design
+  template <class Rep, class Period>
+  Ttl(std::chrono::duration<Rep, Period> duration) noexcept  // NOLINT: implicit by design
+      : base_{std::chrono::duration_cast<std::chrono::milliseconds>(duration)} {}
+  /// No jitter: the key expires after exactly this long.
+  template <class Rep, class Period>
+  [[nodiscard]] static Ttl exact(std::chrono::duration<Rep, Period> duration) noexcept {
+    Ttl ttl{duration};
+    ttl.jitter_ = false;
+    return ttl;
+  }
+  [[nodiscard]] static Ttl exact(TTLPreset preset) noexcept { return exact(ttl_of(preset)); }
+
+  [[nodiscard]] std::chrono::milliseconds base() const noexcept { return base_; }
+  [[nodiscard]] bool jittered() const noexcept { return jitter_; }
+
+ private:
+  std::chrono::milliseconds base_;
+  bool jitter_ = true;
+};
+
+/// How get_or_compute protects the loader.
+struct ComputeOptions {
+  /// Across processes: a rebuild lock (SET NX PX with a random token, released by an
+  /// owner-checked script) so that only one instance runs the loader; the others wait for the
+  /// value for up to lock_wait, then compute anyway. Default off.
+  bool rebuild_lock = false;
+  /// Lifetime of the rebuild lock, so a crashed holder cannot block rebuilds. Default 10 s.
+  std::chrono::milliseconds lock_ttl{10'000};
+  /// How long a process that lost the lock polls for the winner's value. Default 2 s.
+  std::chrono::milliseconds lock_wait{2'000};
+  /// XFetch beta (Vattani et al., VLDB 2015): > 0 enables probabilistic early refresh of hot
+  /// keys before they expire; 1.0 is the paper's default. Costs a PTTL in the same round trip
+  /// as the GET. Default 0 (off).
+  double early_refresh_beta = 0.0;
+  /// Loaders returning std::optional<T>: how long a "not found" (nullopt) is cached. Zero
+  /// (default) caches nothing, so every miss runs the loader again.
+  std::chrono::milliseconds negative_ttl{0};
+};
+
+/// Overall state for health endpoints.
+enum class HealthLevel { Healthy, Degraded, Unavailable };
+
+[[nodiscard]] constexpr std::string_view to_string(HealthLevel level) noexcept {
+  switch (level) {
+    case HealthLevel::Healthy:
+      return "healthy";
+    case HealthLevel::Degraded:
+      return "degraded";
+    case HealthLevel::Unavailable:
+      return "unavailable";
+  }
+  return "unknown";
+}
+
+/// What cache.health() reports: healthy (server up, breaker closed), degraded (serving from the
+/// fallback, or catching up on the journal), unavailable (server down and no fallback).
+struct CacheHealth {
+  HealthLevel level = HealthLevel::Healthy;
+  CircuitState circuit = CircuitState::Closed;
+  HealthStatus server;
+  std::size_t journal_pending = 0;
+  bool fallback_enabled = true;
+  [[nodiscard]] nlohmann::json to_json() const;
+};
+
+/// Run-time hooks and settings of a CacheManager that are not plain configuration.
+struct CacheManagerOptions {
+  /// Logger for the manager and its client; see resolve_logger() for the default.
+  std::shared_ptr<spdlog::logger> logger;
+  /// Time source of the breaker, retry budget and fallback expiry. Must outlive the manager.
+  const Clock* clock = &steady_clock();
+  /// Optional failure-rate rule of the breaker (off by default).
+  CircuitBreakerRateOptions circuit_rate{};
+  /// Retry budget: retries at most ~20% of recent traffic plus a small floor per second.
+  RetryBudgetOptions retry_budget{};
+  /// Called once per breaker transition, after it is logged and counted.
+  std::function<void(CircuitState from, CircuitState to)> on_circuit_change;
+  /// Let the client's background PING close the breaker early when the server answers again.
+  bool health_check_closes_circuit = true;
+};
+
+/// The resilient cache. Safe for concurrent use; one per service.
+///
+/// Failure semantics: while Valkey is unavailable (connection, timeout, pool exhaustion, after
+/// retries) reads become misses or fallback hits and writes land in the fallback and return
+/// false; nothing throws. Programming errors throw std::invalid_argument: an empty or too long
+/// key, a zero or negative TTL, a value over max_value_size. Server error replies (WRONGTYPE,
+/// OOM) are logged and counted, do not trip the breaker, and read as misses / failed writes.
+///
+/// Keys are used verbatim: build them with keys() (which applies the configured key_prefix) or
+/// key_manager().
+class CacheManager {
+ public:
+  /// Creates and owns a ValkeyClient for `config` (validated: ConfigError). Connects lazily.
+  explicit CacheManager(ValkeyConfig config, CacheManagerOptions options = {});
+  /// Wraps an existing client (a cluster client, or one shared with other code). Without an
+  /// owned ValkeyClient the health check cannot close the breaker early; probes still do.
+  CacheManager(std::shared_ptr<Client> client, ValkeyConfig config,
+               CacheManagerOptions options = {});
+  ~CacheManager();
+  CacheManager(const CacheManager&) = delete;
+  CacheManager& operator=(const CacheManager&) = delete;
+
+  // --- bytes ------------------------------------------------------------------------------
+
+  /// The value, or nullopt on a miss. While Valkey is unavailable: the fallback's value.
+  [[nodiscard]] std::optional<std::string> get(std::string_view key);
+  /// Stores the value with a TTL. Returns true when Valkey stored it; false when it only landed
+  /// in the fallback (Valkey unavailable) or the server refused it (e.g. OOM).
+  bool set(std::string_view key, std::string_view value, Ttl ttl);
+  /// Removes the key. Returns whether it existed (in the fallback, while degraded).
+  bool del(std::string_view key);
+  [[nodiscard]] bool exists(std::string_view key);
+  /// Remaining time to live; nullopt when missing; -1 ms when the key has no expiry.
+  [[nodiscard]] std::optional<std::chrono::milliseconds> ttl(std::string_view key);
+  /// Sets a new TTL (exact, no jitter). Returns whether the key existed.
+  bool expire(std::string_view key, std::chrono::milliseconds ttl);
+  /// One MGET round trip; values in the order of the keys.
+  [[nodiscard]] std::vector<std::optional<std::string>> mget(
+      std::span<const std::string_view> keys);
+  /// Pipelined SETs with the same TTL (jittered per key) in one round trip. Returns true when
+  /// Valkey stored all of them.
+  bool mset(std::span<const std::pair<std::string_view, std::string_view>> items, Ttl ttl);
+  /// Deletes every key matching a glob pattern with SCAN + UNLINK in batches (never KEYS).
+  /// Returns how many keys were removed.
+  std::size_t invalidate_pattern(std::string_view pattern);
+
+  // --- typed values (codec<T>: strings verbatim, integers as decimal, JSON otherwise) -------
+
+  /// A value that no longer decodes counts as a miss: it is deleted and counted as a
+  /// serialization error.
+  template <Cacheable T>
+  [[nodiscard]] std::optional<T> get(std::string_view key) {
+    std::optional<std::string> bytes = get(key);
+    if (!bytes)
+      return std::nullopt;
+    std::optional<T> value = codec<T>::decode(*bytes);
+    if (!value)
+      discard_undecodable(key);
+    return value;
+  }
+
+  template <class T>
+  requires(!std::convertible_to<const T&, std::string_view> &&
+           Cacheable<T>) bool set(std::string_view key, const T& value, Ttl ttl) {
+    return set(key, std::string_view{codec<T>::encode(value)}, ttl);
+  }
+
+  /// Cache-aside with stampede protection: returns the cached value, else runs `loader` once
+  /// per key in this process (concurrent callers wait for that one result), stores and returns
+  /// it. A loader exception reaches every waiting caller and nothing is cached. When Valkey is
+  /// down the loader's value is still returned (and kept in the fallback). A loader returning
+  /// std::optional<T> may have its nullopt cached for options.negative_ttl.
+  template <class Loader, class Result = std::invoke_result_t<Loader&>>
+  Result get_or_compute(std::string_view key, Ttl ttl, Loader&& loader,
+                        const ComputeOptions& options = {}) {
+    if constexpr (is_optional<Result>::value) {
+      using T = typename Result::value_type;
+      static_assert(Cacheable<T>, "get_or_compute: the loader's value type needs a codec<T>");
+      std::optional<std::string> bytes =
+          compute_bytes(key, ttl, options, [&]() -> std::optional<std::string> {
+            Result result = loader();
+            if (!result)
+              return std::nullopt;
+            return codec<T>::encode(*result);
+          });
+      return decode_computed<T>(key, bytes);
+    } else {
+      static_assert(Cacheable<Result>, "get_or_compute: the loader's value type needs a codec<T>");
+      std::optional<std::string> bytes = compute_bytes(
+          key, ttl, options,
+          [&]() -> std::optional<std::string> { return codec<Result>::encode(loader()); });
+      std::optional<Result> value = decode_computed<Result>(key, bytes);
+      if (!value)
+        return loader();  // an undecodable value was already discarded; load afresh
+      return std::move(*value);
+    }
+  }
+
+  // --- state --------------------------------------------------------------------------------
+
+  /// Counters, latency percentiles, breaker, fallback and journal state.
+  [[nodiscard]] StatsSnapshot stats() const;
+  /// Zeroes every counter and histogram (for tests and demos).
+  void reset_stats();
+  [[nodiscard]] CacheHealth health() const;
+  [[nodiscard]] CircuitState circuit_state() const;
+  /// Keys with the configured prefix.
+  [[nodiscard]] const CacheKeyManager& keys() const;
+  /// The client underneath, for commands the manager does not wrap (the patterns use it).
+  [[nodiscard]] Client& client();
+  [[nodiscard]] const ValkeyConfig& config() const;
+
+ private:
+  template <class T>
+  struct is_optional : std::false_type {};
+  template <class T>
+  struct is_optional<std::optional<T>> : std::true_type {};
+
+  template <class T>
+  std::optional<T> decode_computed(std::string_view key, const std::optional<std::string>& bytes) {
+    if (!bytes)
+      return std::nullopt;
+    std::optional<T> value = codec<T>::decode(*bytes);
+    if (!value)
+      discard_undecodable(key);
+    return value;
+  }
+
+  std::optional<std::string> compute_bytes(
+      std::string_view key, Ttl ttl, const ComputeOptions& options,
+      const std::function<std::optional<std::string>()>& loader);
+  void discard_undecodable(std::string_view key);
+
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// The opt-in process-wide CacheManager, built from ValkeyConfig::from_env() on first use,
+/// mirroring the original workshop's get_cache_manager(). Prefer passing a CacheManager
+/// explicitly; this exists for scripts and demos.
+[[nodiscard]] CacheManager& get_cache_manager();
+
+}  // namespace airport::cache

@@ -1,0 +1,183 @@
+// CacheManager against a real server: counts, typed values, failure semantics for bad input,
+// server error replies, patterns, and the stats it reports.
+#include <gtest/gtest.h>
+#include <airport/cache/manager.hpp>
+
+#include <set>
+
+#include "support/server.hpp"
+
+namespace app {
+struct Flight {
+  std::string number;
+  std::string origin;
+  int seats_left = 0;
+  friend bool operator==(const Flight&, const Flight&) = default;
+};
+void to_json(nlohmann::json& json, const Flight& flight) {
+  json = {{"number", flight.number}, {"origin", flight.origin}, {"seats_left", flight.seats_left}};
+}
+void from_json(const nlohmann::json& json, Flight& flight) {
+  json.at("number").get_to(flight.number);
+  json.at("origin").get_to(flight.origin);
+  json.at("seats_left").get_to(flight.seats_left);
+}
+}  // namespace app
+
+namespace airport::cache {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ServerProcess;
+
+class CacheManagerTest : public ::testing::Test {
+ protected:
+  ServerProcess server;
+  CacheManager cache{server.config()};
+};
+
+TEST_F(CacheManagerTest, CountsHitsMissesSetsAndDeletesExactlyForAScriptedSequence) {
+  EXPECT_TRUE(cache.set("a", "1", 60s));
+  EXPECT_EQ(cache.get("a"), "1");
+  EXPECT_EQ(cache.get("b"), std::nullopt);
+  EXPECT_TRUE(cache.del("a"));
+  EXPECT_EQ(cache.get("a"), std::nullopt);
+  EXPECT_TRUE(cache.set("c", "3", TTLPreset::FlightStatus));
+  EXPECT_EQ(cache.get("c"), "3");
+  const StatsSnapshot stats = cache.stats();
+  EXPECT_EQ(stats.hits, 2u);
+  EXPECT_EQ(stats.misses, 2u);
+  EXPECT_EQ(stats.sets, 2u);
+  EXPECT_EQ(stats.deletes, 1u);
+  EXPECT_DOUBLE_EQ(stats.hit_ratio, 0.5);
+  EXPECT_EQ(stats.degraded_operations, 0u);
+  EXPECT_EQ(stats.circuit.state, CircuitState::Closed);
+}
+
+TEST_F(CacheManagerTest, TypedValuesRoundTripThroughTheirJsonFunctions) {
+  const std::vector<app::Flight> flights{{"UA123", "LAX", 4}, {"DL456", "JFK", 0}};
+  const std::string key = key_manager().flight_search_key("LAX", "JFK", "2024-01-15");
+  ASSERT_TRUE(cache.set(key, flights, TTLPreset::SearchResults));
+  EXPECT_EQ(cache.get<std::vector<app::Flight>>(key), flights);
+  EXPECT_EQ(nlohmann::json::parse(*server.client().get(key))[0]["number"], "UA123");
+}
+
+TEST_F(CacheManagerTest, StringsAreStoredVerbatimAndIntegersAsDecimalSoIncrStillWorks) {
+  cache.set("greeting", std::string{"hello\0world", 11}, 60s);
+  EXPECT_EQ(server.client().get("greeting"), std::string("hello\0world", 11));
+  cache.set("bookings", 41, 60s);
+  EXPECT_EQ(server.client().get("bookings"), "41");
+  EXPECT_EQ(cache.client().incr("bookings"), 42);
+  EXPECT_EQ(cache.get<int>("bookings"), 42);
+}
+
+TEST_F(CacheManagerTest, ACorruptValueIsACountedMissThatIsDeleted) {
+  server.client().set("flight", "{not json");
+  EXPECT_EQ(cache.get<app::Flight>("flight"), std::nullopt);
+  EXPECT_EQ(server.client().get("flight"), std::nullopt);
+  server.client().set("flight", R"({"number": 7})");  // valid JSON of the wrong shape
+  EXPECT_EQ(cache.get<app::Flight>("flight"), std::nullopt);
+  EXPECT_EQ(cache.stats().errors.count(ErrorCategory::Serialization), 2u);
+}
+
+TEST_F(CacheManagerTest, TtlIsJitteredWithinTheRatioUnlessExact) {
+  cache.set("jittered", "v", 100s);
+  const auto jittered = cache.ttl("jittered");
+  ASSERT_TRUE(jittered.has_value());
+  EXPECT_GE(*jittered, 89s);
+  EXPECT_LE(*jittered, 110s);
+  cache.set("exact", "v", Ttl::exact(100s));
+  EXPECT_GT(*cache.ttl("exact"), 99s);
+  EXPECT_EQ(cache.ttl("missing"), std::nullopt);
+  EXPECT_TRUE(cache.expire("exact", 5s));
+  EXPECT_LE(*cache.ttl("exact"), 5s);
+  EXPECT_TRUE(cache.exists("exact"));
+  EXPECT_FALSE(cache.exists("missing"));
+}
+
+TEST_F(CacheManagerTest, ProgrammingErrorsThrowWithAClearMessage) {
+  EXPECT_THROW(cache.get(""), std::invalid_argument);
+  EXPECT_THROW(cache.set(std::string(300, 'k'), "v", 60s), std::invalid_argument);
+  EXPECT_THROW(cache.set("k", "v", -5s), std::invalid_argument);
+  EXPECT_THROW(cache.set("k", "v", 0s), std::invalid_argument);
+  try {
+    cache.set("k", std::string(cache.config().max_value_size + 1, 'x'), 60s);
+    FAIL() << "an oversized value was accepted";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_NE(std::string{error.what()}.find("max_value_size"), std::string::npos);
+  }
+}
+
+TEST_F(CacheManagerTest, ServerErrorRepliesAreCountedAndDoNotTripTheBreaker) {
+  server.client().command({"HSET", "hash", "f", "v"});
+  for (int i = 0; i < 10; ++i)
+    EXPECT_EQ(cache.get("hash"), std::nullopt);
+  const StatsSnapshot stats = cache.stats();
+  EXPECT_EQ(stats.errors.count(ErrorCategory::Reply), 10u);
+  EXPECT_EQ(stats.circuit.state, CircuitState::Closed);
+  EXPECT_EQ(stats.degraded_operations, 0u);
+}
+
+TEST_F(CacheManagerTest, MgetAndMsetUseOneRoundTripEach) {
+  const std::array<std::pair<std::string_view, std::string_view>, 3> items{
+      {{"m1", "a"}, {"m2", "b"}, {"m3", "c"}}};
+  EXPECT_TRUE(cache.mset(items, 60s));
+  const std::array<std::string_view, 4> keys{"m1", "nope", "m3", "m2"};
+  EXPECT_EQ(cache.mget(keys),
+            (std::vector<std::optional<std::string>>{"a", std::nullopt, "c", "b"}));
+  EXPECT_GT(*cache.ttl("m2"), 50s);
+}
+
+TEST_F(CacheManagerTest, InvalidatePatternRemovesEveryMatchWithScanAndUnlink) {
+  for (int i = 0; i < 1200; ++i)
+    cache.set("flight:status:F" + std::to_string(i), "x", 60s);
+  cache.set("weather:US:LAX", "sunny", 60s);
+  EXPECT_EQ(cache.invalidate_pattern("flight:status:*"), 1200u);
+  EXPECT_EQ(server.client().integer({"DBSIZE"}), 1);
+  EXPECT_EQ(cache.get("weather:US:LAX"), "sunny");
+}
+
+TEST_F(CacheManagerTest, LatencyIsReallyMeasured) {
+  for (int i = 0; i < 50; ++i)
+    (void)cache.get("k");
+  const nlohmann::json json = cache.stats().to_json();
+  EXPECT_EQ(json["latency"]["get"]["count"], 50);
+  EXPECT_GT(json["latency"]["get"]["p50_us"].get<double>(), 0.0);
+  EXPECT_GE(json["latency"]["get"]["max_us"].get<double>(),
+            json["latency"]["get"]["p50_us"].get<double>());
+}
+
+TEST_F(CacheManagerTest, StatsJsonHasExactlyTheDocumentedTopLevelKeys) {
+  (void)cache.get("k");
+  const nlohmann::json json = cache.stats().to_json();
+  std::set<std::string> keys;
+  for (const auto& [key, value] : json.items())
+    keys.insert(key);
+  for (const char* expected :
+       {"hits", "misses", "hit_ratio", "sets", "deletes", "errors", "degraded_operations",
+        "fallback", "circuit", "latency", "uptime_seconds"}) {
+    EXPECT_TRUE(keys.contains(expected)) << expected;
+  }
+  EXPECT_EQ(json["circuit"]["state"], "closed");
+  EXPECT_NE(cache.stats().to_prometheus().find("airport_cache_hits_total"), std::string::npos);
+}
+
+TEST_F(CacheManagerTest, HealthIsHealthyWhenTheServerAnswers) {
+  const CacheHealth health = cache.health();
+  EXPECT_EQ(health.level, HealthLevel::Healthy);
+  EXPECT_EQ(health.to_json()["status"], "healthy");
+}
+
+TEST(CacheManagerConfig, TheKeyPrefixComesFromTheConfig) {
+  ServerProcess server;
+  ValkeyConfig config = server.config();
+  config.key_prefix = "airport:test";
+  CacheManager cache{config};
+  const std::string key = cache.keys().flight_status_key("UA123");
+  EXPECT_TRUE(key.starts_with("airport:test:")) << key;
+  cache.set(key, "boarding", 60s);
+  EXPECT_EQ(server.client().get(key), "boarding");
+}
+
+}  // namespace
+}  // namespace airport::cache
