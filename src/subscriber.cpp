@@ -25,9 +25,11 @@ struct Subscriber::Impl {
   Impl(ValkeyConfig valkey_config, std::shared_ptr<spdlog::logger> injected)
       : config{std::move(valkey_config)},
         logger{resolve_logger(std::move(injected), config.log_level)},
-        wake_fd{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)} {
-    if (wake_fd < 0)
+        wake_fd{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)},
+        stop_fd{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)} {
+    if (wake_fd < 0 || stop_fd < 0) {
       throw std::system_error(errno, std::generic_category(), "eventfd");
+    }
     thread = std::thread{[this] { run(); }};
   }
 
@@ -36,9 +38,12 @@ struct Subscriber::Impl {
       std::lock_guard lock{mutex};
       stopping = true;
     }
+    const std::uint64_t one = 1;
+    (void)!::write(stop_fd, &one, sizeof one);
     wake();
     thread.join();
     ::close(wake_fd);
+    ::close(stop_fd);
   }
 
   void wake() const {
@@ -85,7 +90,8 @@ struct Subscriber::Impl {
   // not.
   bool connect(int& failures, bool& ever_connected) {
     try {
-      auto fresh = detail::Connection::open(config, wake_fd);
+      // Only stopping cancels a connect; a subscribe() meanwhile is picked up once connected.
+      auto fresh = detail::Connection::open(config, stop_fd);
       std::vector<std::string> channels, patterns;
       {
         std::lock_guard lock{mutex};
@@ -231,7 +237,8 @@ struct Subscriber::Impl {
 
   const ValkeyConfig config;
   const std::shared_ptr<spdlog::logger> logger;
-  const int wake_fd;
+  const int wake_fd;  // a request is queued (or stopping)
+  const int stop_fd;  // stopping: stays readable, aborts a connect in progress
   mutable std::mutex mutex;
   std::condition_variable changed;
   bool stopping = false;
