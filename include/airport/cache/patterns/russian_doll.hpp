@@ -1,0 +1,228 @@
+// RussianDollCache: nested fragment caching for the airport's daily board. Every fragment's key
+// embeds the versions of everything inside it, so a change misses exactly the fragments that
+// contain it, and rebuilding an outer fragment reuses every inner fragment that is still valid.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "airport/cache/manager.hpp"
+
+namespace airport::cache {
+
+// --- the domain: a small in-memory database the caller owns ------------------------------------
+
+/// A passenger; covered by the passenger version.
+struct DollPassenger {
+  std::string id;  ///< "P42"
+  std::string name;
+  std::string seat;
+};
+
+/// When a flight leaves and arrives; covered by the schedule version.
+struct DollSchedule {
+  std::string departure;  ///< "08:15"
+  std::string arrival;
+};
+
+/// How a flight is doing; covered by the status version.
+struct DollStatus {
+  std::string status;  ///< "on time", "delayed", "boarding"
+  std::string gate;
+  std::chrono::minutes delay{0};
+};
+
+/// A flight. Its own version covers number and destination; the parts have their own versions,
+/// and `manifest` (the passenger ids, in order) has the manifest version.
+struct DollFlight {
+  std::string number;  ///< "UA123"
+  std::string destination;
+  DollSchedule schedule;
+  DollStatus status;
+  std::vector<std::string> manifest;
+};
+
+/// An airport's daily board; its version covers name, date and the list of flights.
+struct DollAirport {
+  std::string code;  ///< "LAX"
+  std::string name;
+  std::string date;  ///< "2024-01-15"
+  std::vector<std::string> flights;
+};
+
+/// The whole database, keyed by code, number and passenger id.
+struct DollData {
+  std::map<std::string, DollAirport, std::less<>> airports;
+  std::map<std::string, DollFlight, std::less<>> flights;
+  std::map<std::string, DollPassenger, std::less<>> passengers;
+};
+
+/// The kinds of fragment, outermost first.
+enum class DollKind { Board, Flight, Schedule, Status, Manifest, Passenger };
+
+/// "board", "flight", "schedule", "status", "manifest", "passenger": the kind in keys, version
+/// fields and fragment names ("status:UA123").
+[[nodiscard]] constexpr std::string_view to_string(DollKind kind) noexcept {
+  switch (kind) {
+    case DollKind::Board:
+      return "board";
+    case DollKind::Flight:
+      return "flight";
+    case DollKind::Schedule:
+      return "schedule";
+    case DollKind::Status:
+      return "status";
+    case DollKind::Manifest:
+      return "manifest";
+    case DollKind::Passenger:
+      return "passenger";
+  }
+  return "unknown";
+}
+
+// --- rendering ---------------------------------------------------------------------------------
+
+/// The already rendered inner fragments of a flight.
+struct DollFlightParts {
+  std::string_view schedule;
+  std::string_view status;
+  std::string_view manifest;
+};
+
+/// The user's renderers: fragment text from the entity's own data and the inner fragments. A
+/// renderer must use only what its version covers (see the types above) plus the inner
+/// fragments it is given: the flight renderer takes schedule, status and manifest from `parts`,
+/// not from the DollFlight. Empty members use the built-in HTML renderers.
+struct DollRenderers {
+  std::function<std::string(const DollPassenger&)> passenger;
+  std::function<std::string(std::string_view flight, const DollSchedule&)> schedule;
+  std::function<std::string(std::string_view flight, const DollStatus&)> status;
+  std::function<std::string(std::string_view flight, std::span<const std::string> passengers)>
+      manifest;
+  std::function<std::string(const DollFlight&, const DollFlightParts&)> flight;
+  std::function<std::string(const DollAirport&, std::span<const std::string> flights)> board;
+};
+
+/// The built-in renderers: small, escaped HTML (`<li class="passenger">...`).
+[[nodiscard]] DollRenderers html_doll_renderers();
+
+/// What one render call did, by fragment name ("board:LAX", "passenger:P42").
+struct RenderReport {
+  /// Rendered in this call, inner fragments before the fragments containing them.
+  std::vector<std::string> rebuilt;
+  /// Served from the cache, in the order asked for. The inside of a reused fragment is not
+  /// looked at: that is the point.
+  std::vector<std::string> reused;
+  /// The versions could not be read (Valkey unavailable): everything was rendered without the
+  /// cache, and nothing was stored.
+  bool degraded = false;
+};
+
+/// A rendered fragment and how it was obtained.
+struct RenderedFragment {
+  std::string text;
+  RenderReport report;
+};
+
+/// Options of a RussianDollCache.
+struct RussianDollOptions {
+  /// TTL of every fragment (jittered by the CacheManager). Outdated fragments are never
+  /// deleted; this is how long they linger. Default 1 h.
+  Ttl fragment_ttl{std::chrono::hours{1}};
+  /// Empty members use html_doll_renderers().
+  DollRenderers renderers;
+};
+
+/// Russian-doll caching on a CacheManager.
+///
+///   fragment               key (without the prefix)                     own version covers
+///   board:LAX              doll:board:LAX:v1:UA123:v<fp>:DL456:v<fp>    name, date, flights
+///   +- flight:UA123        doll:flight:UA123:v1:schedule:v1:status:v3:manifest:v<fp>
+///   |  |                                                                number, destination
+///   |  +- schedule:UA123   doll:schedule:UA123:v1                       departure, arrival
+///   |  +- status:UA123     doll:status:UA123:v3                         status, gate, delay
+///   |  +- manifest:UA123   doll:manifest:UA123:v2:P42:v1:P43:v1         list of passengers
+///   |     +- passenger:P42 doll:passenger:P42:v1                        name, seat
+///   |     +- passenger:P43 doll:passenger:P43:v1
+///   +- flight:DL456        ...
+///
+/// Versions are counters in one hash (`doll:versions`, field `<kind>:<id>`, 0 when absent),
+/// bumped with HINCRBY by changed(). A key embeds its own version and those of its direct
+/// children: a leaf child (schedule, status, passenger) with its counter, a child that contains
+/// others (a manifest in a flight, a flight in a board) with <fp>, the first 64 bits of the
+/// SHA-256 of that child's key. So a passenger's change reaches the keys of its manifest, its
+/// flight and the board, and nothing else. Keys longer than max_key_length are shortened by
+/// CacheKeyManager with a digest of the whole key. Outdated fragments are never deleted: nobody
+/// asks for their keys any more, and they expire with their TTL.
+///
+/// A render reads every version of the tree in one HMGET, then fetches top-down: a hit ends the
+/// descent (what is inside a hit is not even looked at); a miss renders the fragment, fetching
+/// its children the same way, and stores it (get_or_compute: one render per key at a time).
+///
+/// Safe for concurrent use, as long as the DollData passed to a render is not modified during
+/// the call (the caller owns it and its locking).
+///
+/// Update rule: change the data first, then call changed() for what changed (a passenger added
+/// to a flight is a manifest change; a new flight on the board is a board change). Fragment
+/// reads and writes go through the CacheManager and degrade like it does; versions are read
+/// (one HMGET per render) and bumped on cache.client() directly.
+///
+/// Keep the versions hash from being evicted (noeviction or a volatile-* maxmemory policy): the
+/// hash has no TTL, and versions restarting from 0 while old fragments live could serve stale
+/// text. FLUSHDB or a restart without persistence loses both together, which is safe.
+class RussianDollCache {
+ public:
+  /// The cache must outlive this object.
+  explicit RussianDollCache(CacheManager& cache, RussianDollOptions options = {});
+
+  /// The daily board of `airport`, with every flight inside it. Throws std::out_of_range
+  /// naming the entity when the board lists a flight, or a manifest a passenger, that `data`
+  /// does not have; a loader's exception propagates and nothing of it is cached.
+  [[nodiscard]] RenderedFragment render_board(const DollData& data, std::string_view airport) {
+    return render(data, DollKind::Board, airport);
+  }
+  /// Any fragment: `id` is an airport code for Board, a passenger id for Passenger, and a flight
+  /// number for the other kinds. Throws as render_board() does.
+  [[nodiscard]] RenderedFragment render(const DollData& data, DollKind kind, std::string_view id);
+
+  /// Records a change to the entity's own data: HINCRBY of its version. Returns the new
+  /// version. Throws the Client's errors (ConnectionError, ...): a bump that did not happen must
+  /// be retried, or fragments containing the old data would still be served.
+  std::uint64_t changed(DollKind kind, std::string_view id);
+  std::uint64_t status_changed(std::string_view flight) {
+    return changed(DollKind::Status, flight);
+  }
+  std::uint64_t schedule_changed(std::string_view flight) {
+    return changed(DollKind::Schedule, flight);
+  }
+  /// Passengers added to, removed from or reordered in a flight.
+  std::uint64_t manifest_changed(std::string_view flight) {
+    return changed(DollKind::Manifest, flight);
+  }
+  std::uint64_t passenger_changed(std::string_view passenger) {
+    return changed(DollKind::Passenger, passenger);
+  }
+
+  /// The entity's current version (0 before its first change). Throws the Client's errors.
+  [[nodiscard]] std::uint64_t version(DollKind kind, std::string_view id);
+  /// The key the fragment has right now (reads the versions). Throws the Client's errors, and
+  /// std::out_of_range as render() does.
+  [[nodiscard]] std::string fragment_key(const DollData& data, DollKind kind, std::string_view id);
+  /// The hash holding every version.
+  [[nodiscard]] const std::string& versions_key() const noexcept { return versions_key_; }
+
+ private:
+  class Render;
+
+  CacheManager& cache_;
+  RussianDollOptions options_;
+  std::string versions_key_;
+};
+
+}  // namespace airport::cache
