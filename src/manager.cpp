@@ -219,8 +219,8 @@ struct CacheManager::Impl {
     }
     std::size_t replayed = 0;
     try {
-      for (; replayed < entries.size(); ++replayed)
-        replay(entries[replayed]);
+      while (replayed < entries.size())
+        replayed += replay_from(entries, replayed);
     } catch (const Error& error) {
       logger->warn("journal replay to {} stopped after {} of {} entries: {}", config.endpoint(),
                    replayed, entries.size(), error.what());
@@ -242,10 +242,27 @@ struct CacheManager::Impl {
     return true;
   }
 
+  // Replays entries[first] and, for a run of deletes, the whole run as batched UNLINKs (order
+  // among deletes does not matter; order against expires and patterns is kept). Returns how
+  // many entries it replayed.
+  std::size_t replay_from(const std::deque<JournalEntry>& entries, std::size_t first) {
+    if (entries[first].kind == JournalEntry::Kind::Delete) {
+      std::vector<std::string_view> keys;
+      for (std::size_t i = first;
+           i < entries.size() && entries[i].kind == JournalEntry::Kind::Delete && keys.size() < 500;
+           ++i) {
+        keys.push_back(entries[i].key);
+      }
+      client->unlink(keys);
+      return keys.size();
+    }
+    replay(entries[first]);
+    return 1;
+  }
+
   void replay(const JournalEntry& entry) {
     switch (entry.kind) {
-      case JournalEntry::Kind::Delete:
-        client->del(entry.key);
+      case JournalEntry::Kind::Delete:  // replay_from batches deletes
         break;
       case JournalEntry::Kind::Pattern:
         unlink_matching(entry.key);
