@@ -1,122 +1,122 @@
-// airport-cache-demo: connects to Valkey (or starts a throwaway local server), stores and reads a
-// flight-search result, and prints what the client measured.
-#include <airport/cache.hpp>
-
+// airport-cache-demo: runs the workshop's scenarios (all, or the ones named) against Valkey, a
+// throwaway local server, or the in-memory fallback, and ends with a summary table.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
-#include <atomic>
 #include <cstdlib>
-#include <memory>
-#include <optional>
-#include <thread>
 
-#include "support/server.hpp"
+#include "common/scenario.hpp"
 
 namespace {
 
-using namespace airport::cache;
+using namespace airport::examples;
 
-// True when the user configured a server explicitly, through --url or the environment.
-bool server_configured(const std::string& url) {
-  return !url.empty() || std::getenv("VALKEY_URL") != nullptr ||
-         std::getenv("VALKEY_HOST") != nullptr || std::getenv("VALKEY_PORT") != nullptr;
-}
-
-bool reachable(const ValkeyConfig& config) {
-  ValkeyConfig probe = config;
-  probe.connect_timeout = std::chrono::milliseconds{300};
-  probe.socket_timeout = std::chrono::milliseconds{300};
-  try {
-    // A silent logger: an unreachable default server is expected here, not worth a warning.
-    auto quiet = std::make_shared<spdlog::logger>("airport_cache_probe");
-    quiet->set_level(spdlog::level::off);
-    ValkeyClient client{probe, {.logger = quiet, .health_check = false}};
-    client.ping();
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
-}
-
-struct CommandTally {
-  std::atomic<long> commands{0};
-  std::atomic<long> errors{0};
-  std::atomic<long long> nanoseconds{0};
+struct NamedScenario {
+  const char* name;
+  const char* what;
+  Scenario run;
 };
+
+const std::vector<NamedScenario>& scenarios() {
+  static const std::vector<NamedScenario> all{
+      {"flight_search", "cache-aside over SQLite, single flight", run_flight_search},
+      {"seat_reservation", "50 passengers race for 30 seats under locks", run_seat_reservation},
+      {"weather", "slow, flaky API with stale-if-error", run_weather},
+      {"leaderboard", "sorted-set leaderboard with ranks and pages", run_leaderboard},
+      {"russian_doll", "nested fragments and the four invalidations", run_russian_doll},
+      {"flight_status", "pub/sub updates a near-real-time cache", run_flight_status},
+      {"monitoring", "live stats through an outage and recovery", run_monitoring},
+  };
+  return all;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"airport-cache-demo: Valkey caching patterns for an airport"};
   std::string url;
-  bool json = false;
+  bool json = false, list = false, local_server = false;
+  std::vector<std::string> selected;
+  app.add_option("scenarios", selected, "Scenarios to run (default: all); see --list");
   app.add_option("--url", url,
-                 "Server URL, e.g. valkey://localhost:6379/0 (default: VALKEY_* "
-                 "environment or .env, else a throwaway local server)");
-  app.add_flag("--json", json, "Print machine-readable results");
+                 "Server URL, e.g. valkey://localhost:6379/0 (default: VALKEY_* variables or "
+                 ".env, else localhost:6379 if it answers, else a throwaway local server)");
+  app.add_flag("--json", json, "Print machine-readable results instead of tables");
+  app.add_flag("--list", list, "List the scenarios and exit");
+  app.add_flag(
+      "--local-server", local_server,
+      "Always start a throwaway local server (the monitoring scenario then shows an outage)");
   CLI11_PARSE(app, argc, argv);
 
+  if (list) {
+    for (const auto& scenario : scenarios())
+      fmt::print("{:<18} {}\n", scenario.name, scenario.what);
+    return EXIT_SUCCESS;
+  }
+  std::vector<const NamedScenario*> to_run;
+  for (const auto& name : selected) {
+    const auto found = std::find_if(scenarios().begin(), scenarios().end(),
+                                    [&](const NamedScenario& s) { return name == s.name; });
+    if (found == scenarios().end()) {
+      fmt::print(stderr, "airport-cache-demo: unknown scenario '{}' (try --list)\n", name);
+      return EXIT_FAILURE;
+    }
+    to_run.push_back(&*found);
+  }
+  if (to_run.empty()) {
+    for (const auto& scenario : scenarios())
+      to_run.push_back(&scenario);
+  }
+
   try {
-    ValkeyConfig config = url.empty() ? ValkeyConfig::from_env() : ValkeyConfig::from_url(url);
-    std::unique_ptr<testing::ServerProcess> local_server;
-    std::string server_source = fmt::format("server {}", config.endpoint());
-    if (!server_configured(url) && !reachable(config)) {
-      local_server = std::make_unique<testing::ServerProcess>();
-      config.host = local_server->host();
-      config.port = local_server->port();
-      server_source = fmt::format("throwaway {} on {} (pid {})", local_server->binary(),
-                                  config.endpoint(), local_server->pid());
+    const Output out{json};
+    ServerChoice server = choose_server(url, local_server);
+    if (!json) {
+      fmt::print("airport-cache {} (hiredis {}): {}\n", AIRPORT_CACHE_VERSION,
+                 AIRPORT_CACHE_HIREDIS_VERSION, server.description);
+    }
+    ScenarioContext context{server, out};
+    std::vector<ScenarioResult> results;
+    for (const NamedScenario* scenario : to_run) {
+      try {
+        results.push_back(scenario->run(context));
+      } catch (const std::exception& error) {
+        results.push_back({.name = scenario->name, .ok = false, .verdict = error.what()});
+      }
     }
 
-    auto tally = std::make_shared<CommandTally>();
-    ValkeyClient client{config, {.observer = [tally](const CommandEvent& event) {
-                          tally->commands.fetch_add(1, std::memory_order_relaxed);
-                          if (event.error)
-                            tally->errors.fetch_add(1);
-                          tally->nanoseconds.fetch_add(event.duration.count(),
-                                                       std::memory_order_relaxed);
-                        }}};
-    const CacheKeyManager keys{config};
-    const std::string key = keys.flight_search_key("LAX", "JFK", "2024-01-15");
-    const nlohmann::json flights = {{{"flight", "UA123"}, {"departs", "08:15"}, {"price", 329}},
-                                    {{"flight", "DL456"}, {"departs", "11:40"}, {"price", 289}}};
-    const TTLCalculator ttl{config.ttl_jitter};
-    const auto expiry = ttl.jittered(TTLPreset::SearchResults);
-    client.set(key, flights.dump(), {.ttl = expiry});
-    const std::optional<std::string> cached = client.get(key);
-    const bool round_trip_ok = cached && nlohmann::json::parse(*cached) == flights;
-    // The first health check runs in the background right after the client starts.
-    for (int i = 0; i < 100 && client.health().checks == 0; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds{10});
-    }
-    const HealthStatus health = client.health();
-    const long commands = tally->commands.load();
-    const double mean_us =
-        commands == 0 ? 0.0 : static_cast<double>(tally->nanoseconds.load()) / commands / 1000.0;
-
+    const bool all_ok =
+        std::all_of(results.begin(), results.end(), [](const auto& r) { return r.ok; });
     if (json) {
-      const nlohmann::json result = {
-          {"server", server_source},    {"key", key},
-          {"ttl_ms", expiry.count()},   {"round_trip_ok", round_trip_ok},
-          {"commands", commands},       {"errors", tally->errors.load()},
-          {"mean_latency_us", mean_us},
-      };
-      fmt::print("{}\n", result.dump(2));
+      nlohmann::json report{{"version", AIRPORT_CACHE_VERSION},
+                            {"server", server.description},
+                            {"in_memory_only", server.in_memory_only},
+                            {"ok", all_ok},
+                            {"scenarios", nlohmann::json::array()}};
+      for (const auto& result : results) {
+        report["scenarios"].push_back({{"name", result.name},
+                                       {"ok", result.ok},
+                                       {"operations", result.operations},
+                                       {"hit_ratio", result.hit_ratio},
+                                       {"p50_us", result.p50_us},
+                                       {"p99_us", result.p99_us},
+                                       {"verdict", result.verdict},
+                                       {"details", result.details}});
+      }
+      fmt::print("{}\n", report.dump(2));
     } else {
-      fmt::print("airport-cache {} (hiredis {}) using {}\n", AIRPORT_CACHE_VERSION,
-                 AIRPORT_CACHE_HIREDIS_VERSION, server_source);
-      fmt::print("  SET {} ({} flights, TTL {} ms with jitter)\n", key, flights.size(),
-                 expiry.count());
-      fmt::print("  GET {} -> {}\n", key, round_trip_ok ? "same 2 flights" : "MISMATCH");
-      fmt::print("  server {} {} ({}), PING round trip {} us\n", health.server_name,
-                 health.server_version, health.role.empty() ? "role unknown" : health.role,
-                 client.ping().count());
-      fmt::print("  stats: {} commands, {} errors, mean latency {:.1f} us\n", commands,
-                 tally->errors.load(), mean_us);
+      out.header("summary");
+      std::vector<std::vector<std::string>> rows{
+          {"scenario", "ops", "hit ratio", "p50", "p99", "result"}};
+      for (const auto& result : results) {
+        rows.push_back({result.name, std::to_string(result.operations),
+                        fmt::format("{:.1f}%", result.hit_ratio * 100),
+                        fmt::format("{:.1f} µs", result.p50_us),
+                        fmt::format("{:.1f} µs", result.p99_us),
+                        result.ok ? "✓" : "✗ " + result.verdict});
+      }
+      out.table(rows);
     }
-    return round_trip_ok ? EXIT_SUCCESS : EXIT_FAILURE;
+    return all_ok ? EXIT_SUCCESS : EXIT_FAILURE;
   } catch (const std::exception& error) {
     fmt::print(stderr, "airport-cache-demo: {}\n", error.what());
     return EXIT_FAILURE;
