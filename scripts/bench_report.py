@@ -1,0 +1,777 @@
+#!/usr/bin/env python3
+"""Turns one run of airport_cache_bench (Google Benchmark JSON, aggregates only) and the memory
+probe's output into docs/benchmarks.md: every benchmark's median time and throughput, each
+layer's ratio to the raw hiredis baseline of the same run, and a PASS/MISS verdict per target.
+
+    scripts/bench_report.py --bench build/release/bench.json \
+        --memory build/release/bench_memory.json --out docs/benchmarks.md
+
+Standard library only. scripts/bench calls it; it can be re-run on a saved JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+# ---------------------------------------------------------------------------------------------
+# What each benchmark is, and what it is compared with. Rows print in this order; a benchmark
+# missing here still gets a row under "Other", so the table always holds every benchmark run.
+
+RAW_GET = "BM_Raw_Get/real_time"
+RAW_GET_MISS = "BM_Raw_GetMiss/real_time"
+RAW_SET = "BM_Raw_Set/real_time"
+RAW_PIPELINE = "BM_Raw_Pipeline100Set/real_time"
+CLIENT_GET = "BM_Client_Get/real_time"
+CLIENT_SET = "BM_Client_Set/real_time"
+POOL = "BM_Client_GetPool4/real_time/threads:{}"
+CLIENT_PIPELINE = "BM_Client_Pipeline100Set/real_time"
+CLIENT_MGET = "BM_Client_Mget100/real_time"
+CLIENT_SEQUENTIAL = "BM_Client_Sequential100Get/real_time"
+MANAGER_HIT = "BM_Manager_GetHit/real_time"
+MANAGER_MISS = "BM_Manager_GetMiss/real_time"
+MANAGER_SET = "BM_Manager_Set/real_time"
+MANAGER_COMPUTE = "BM_Manager_GetOrComputeHit/real_time"
+MANAGER_TYPED = "BM_Manager_GetTypedJson1KiB/real_time"
+MANAGER_OPEN = "BM_Manager_GetBreakerOpen/real_time"
+MANAGER_OPEN_LATENCY = "BM_Manager_GetBreakerOpenLatency/real_time"
+FALLBACK_GET = "BM_Fallback_Get/keys:{}/real_time/threads:{}"
+FALLBACK_SET = "BM_Fallback_Set/real_time/threads:{}"
+FALLBACK_UNSHARED = "BM_Fallback_GetUnshared/keys:{}/real_time/threads:2"
+STATS = "BM_Stats_RecordGet"
+STATS_CLOCK = "BM_Stats_RecordGetWithClock"
+STATS_SHARED = "BM_Stats_RecordGetShared/real_time/threads:2"
+KEYS_SEARCH = "BM_Keys_FlightSearchKey2Params"
+KEYS_HASH = "BM_Keys_HashKey"
+KEYS_SHORTEN = "BM_Keys_ShortenLongKey"
+TTL_JITTER = "BM_Ttl_Jittered"
+MACHINE_WORK = "BM_Machine_IndependentWork/real_time/threads:{}"
+MACHINE_LOAD = "BM_Machine_RandomLoad32MiB"
+PAIRED_CLIENT_GET = "BM_Paired_ClientGet/real_time"
+PAIRED_CLIENT_SET = "BM_Paired_ClientSet/real_time"
+PAIRED_PIPELINE = "BM_Paired_ClientPipeline100Set/real_time"
+PAIRED_MANAGER_GET = "BM_Paired_ManagerGetHit/real_time"
+PAIRED_MANAGER_SET = "BM_Paired_ManagerSet/real_time"
+PAIRED_COMPUTE = "BM_Paired_GetOrComputeHit/real_time"
+PAIRED_MGET = "BM_Paired_Mget100/real_time"
+
+# (run_name, layer, baseline) of the paired benchmarks, in print order.
+PAIRS = [
+    (PAIRED_CLIENT_GET, "ValkeyClient GET", "raw hiredis GET"),
+    (PAIRED_CLIENT_SET, "ValkeyClient SET", "raw hiredis SET"),
+    (PAIRED_PIPELINE, "ValkeyClient Pipeline of 100 SET", "raw hiredis pipeline of 100 SET"),
+    (PAIRED_MGET, "ValkeyClient MGET of 100 keys", "100 sequential ValkeyClient GETs"),
+    (PAIRED_MANAGER_GET, "CacheManager GET hit", "raw hiredis GET"),
+    (PAIRED_MANAGER_SET, "CacheManager SET (TTL + write-through)", "raw hiredis SET (no TTL)"),
+    (PAIRED_COMPUTE, "CacheManager get_or_compute hit", "CacheManager GET hit"),
+]
+
+
+@dataclass
+class Row:
+    section: str
+    run_name: str
+    label: str
+    baseline: str | None = None  # run_name of the raw hiredis benchmark it is compared with
+    unit: str = "op"  # what one iteration is: "op", or "batch of 100"
+
+
+ROWS = [
+    Row("Raw hiredis (baseline)", RAW_GET, "GET 100 B (redisCommandArgv)"),
+    Row("Raw hiredis (baseline)", RAW_GET_MISS, "GET, missing key"),
+    Row("Raw hiredis (baseline)", RAW_SET, "SET 100 B"),
+    Row("Raw hiredis (baseline)", RAW_PIPELINE, "pipeline of 100 SET (append + getReply)",
+        unit="batch of 100"),
+    Row("ValkeyClient", CLIENT_GET, "GET 100 B", RAW_GET),
+    Row("ValkeyClient", CLIENT_SET, "SET 100 B", RAW_SET),
+    Row("ValkeyClient", POOL.format(1), "GET, pool of 4 shared by 1 thread", RAW_GET),
+    Row("ValkeyClient", POOL.format(2), "GET, pool of 4 shared by 2 threads (total)", RAW_GET),
+    Row("ValkeyClient", POOL.format(4), "GET, pool of 4 shared by 4 threads (total)", RAW_GET),
+    Row("ValkeyClient", CLIENT_PIPELINE, "Pipeline of 100 SET", RAW_PIPELINE, "batch of 100"),
+    Row("ValkeyClient", CLIENT_MGET, "MGET of 100 keys", None, "batch of 100"),
+    Row("ValkeyClient", CLIENT_SEQUENTIAL, "100 sequential GETs", None, "batch of 100"),
+    Row("CacheManager", MANAGER_HIT, "GET hit, breaker closed", RAW_GET),
+    Row("CacheManager", MANAGER_MISS, "GET miss, breaker closed", RAW_GET_MISS),
+    Row("CacheManager", MANAGER_SET, "SET 100 B with jittered TTL + write-through", RAW_SET),
+    Row("CacheManager", MANAGER_COMPUTE, "get_or_compute, hit", RAW_GET),
+    Row("CacheManager", MANAGER_TYPED, "get<T>, ~1.5 KiB JSON object", RAW_GET),
+    Row("CacheManager", MANAGER_OPEN, "GET, breaker open (fallback hit, no network)", RAW_GET),
+    Row("CacheManager", MANAGER_OPEN_LATENCY, "GET, breaker open, each call timed", RAW_GET),
+    Row("FallbackCache (100k entries, 100 B values)", FALLBACK_GET.format(1000, 1),
+        "get, hot set of 1k keys, 1 thread"),
+    Row("FallbackCache (100k entries, 100 B values)", FALLBACK_GET.format(1000, 2),
+        "get, hot set of 1k keys, 2 threads (total)"),
+    Row("FallbackCache (100k entries, 100 B values)", FALLBACK_GET.format(100000, 1),
+        "get, uniform over 100k keys, 1 thread"),
+    Row("FallbackCache (100k entries, 100 B values)", FALLBACK_GET.format(100000, 2),
+        "get, uniform over 100k keys, 2 threads (total)"),
+    Row("FallbackCache (100k entries, 100 B values)", FALLBACK_UNSHARED.format(1000),
+        "control: 2 threads, a cache each, hot set (total)"),
+    Row("FallbackCache (100k entries, 100 B values)", FALLBACK_UNSHARED.format(100000),
+        "control: 2 threads, a cache each, uniform (total)"),
+    Row("FallbackCache (100k entries, 100 B values)", FALLBACK_SET.format(1),
+        "set (replace), uniform, 1 thread"),
+    Row("FallbackCache (100k entries, 100 B values)", FALLBACK_SET.format(2),
+        "set (replace), uniform, 2 threads (total)"),
+    Row("Stats", STATS, "record_latency + record_hit"),
+    Row("Stats", STATS_CLOCK, "the same + two steady_clock reads"),
+    Row("Stats", STATS_SHARED, "record_latency + record_hit, 2 threads, one CacheStats (total)"),
+    Row("Keys and TTL", KEYS_SEARCH, "flight_search_key with 2 params"),
+    Row("Keys and TTL", KEYS_HASH, "hash_key of a 10-field search (JSON + SHA-256)"),
+    Row("Keys and TTL", KEYS_SHORTEN, "shorten_key of a 400-byte key to 250"),
+    Row("Keys and TTL", TTL_JITTER, "one jittered TTL"),
+    Row("Machine calibration", MACHINE_WORK.format(1), "independent CPU work, 1 thread"),
+    Row("Machine calibration", MACHINE_WORK.format(2), "independent CPU work, 2 threads (total)"),
+    Row("Machine calibration", MACHINE_LOAD, "one random load in 32 MiB (cache + TLB miss)"),
+]
+
+TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+STANDARD_KEYS = {
+    "name", "family_index", "per_family_instance_index", "run_name", "run_type", "repetitions",
+    "repetition_index", "threads", "aggregate_name", "aggregate_unit", "iterations", "real_time",
+    "cpu_time", "time_unit", "items_per_second", "bytes_per_second", "label", "error_occurred",
+    "error_message",
+}
+
+
+@dataclass
+class Result:
+    run_name: str
+    ns: float  # median time per iteration, real or CPU (see wall)
+    wall: bool  # measured in real time (UseRealTime); else CPU time of the thread
+    cv: float | None  # coefficient of variation of that time over the repetitions, 0..1
+    items_per_second: float | None
+    repetitions: int
+    counters: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    counter_cv: dict[str, float] = field(default_factory=dict)
+    cpu_ns: float = 0.0  # median CPU time per iteration (summed over threads)
+
+    @property
+    def ops_per_second(self) -> float:
+        return 1e9 / self.ns if self.ns > 0 else 0.0
+
+
+def load_results(path: str) -> tuple[dict, dict[str, Result]]:
+    with open(path, encoding="utf-8") as file:
+        data = json.load(file)
+    by_run: dict[str, dict[str, dict]] = {}
+    for entry in data.get("benchmarks", []):
+        run = entry.get("run_name", entry["name"])
+        kind = entry.get("aggregate_name", "iteration") if entry.get("run_type") == "aggregate" \
+            else "iteration"
+        by_run.setdefault(run, {})
+        if entry.get("error_occurred"):
+            by_run[run]["error"] = entry
+        elif kind == "iteration":
+            by_run[run].setdefault("iterations", []).append(entry)
+        else:
+            by_run[run][kind] = entry
+    results: dict[str, Result] = {}
+    for run, parts in by_run.items():
+        wall = "/real_time" in run
+        basis = "real_time" if wall else "cpu_time"
+        if "error" in parts and "median" not in parts:
+            entry = parts["error"]
+            results[run] = Result(run, 0.0, wall, None, None, 0, {},
+                                  entry.get("error_message", "error"))
+            continue
+        if "median" in parts:
+            median = parts["median"]
+            cv_entry = parts.get("cv")
+            cv = cv_entry[basis] if cv_entry else None
+            repetitions = median.get("repetitions", 1)
+        else:  # a run without repetitions: the plain iteration entries
+            runs = parts.get("iterations", [])
+            if not runs:
+                continue
+            median = sorted(runs, key=lambda e: e[basis])[len(runs) // 2]
+            cv, repetitions = None, len(runs)
+        unit = TO_NS.get(median.get("time_unit", "ns"), 1.0)
+        counters = {k: float(v) for k, v in median.items()
+                    if k not in STANDARD_KEYS and isinstance(v, (int, float))}
+        counter_cv = {}
+        if "median" in parts and parts.get("cv"):
+            counter_cv = {k: float(v) for k, v in parts["cv"].items()
+                          if k in counters and isinstance(v, (int, float))}
+        results[run] = Result(run, median[basis] * unit, wall, cv,
+                              median.get("items_per_second"), repetitions, counters,
+                              None, counter_cv, median.get("cpu_time", 0.0) * unit)
+    return data.get("context", {}), results
+
+
+def load_memory(path: str | None) -> list[dict]:
+    if not path or not os.path.exists(path):
+        return []
+    probes = []
+    with open(path, encoding="utf-8") as file:
+        for line in file:
+            line = line.strip()
+            if line:
+                probes.append(json.loads(line))
+    return probes
+
+
+def load_contention(path: str | None) -> dict | None:
+    if not path or not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as file:
+        text = file.read().strip()
+    return json.loads(text) if text else None
+
+
+def median_of(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Formatting
+
+
+def fmt_ns(ns: float) -> str:
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e4:
+        return f"{ns / 1e3:.1f} µs"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.2f} µs"
+    return f"{ns:.1f} ns"
+
+
+def fmt_rate(per_second: float | None) -> str:
+    if per_second is None:
+        return "–"
+    if per_second >= 1e6:
+        return f"{per_second / 1e6:.2f} M"
+    if per_second >= 1e3:
+        return f"{per_second / 1e3:.1f} k"
+    return f"{per_second:.0f}"
+
+
+def fmt_ratio(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def fmt_cv(result: Result) -> str:
+    return "–" if result.cv is None else f"{result.cv * 100:.1f}%"
+
+
+def fmt_bytes(value: float) -> str:
+    return f"{value / (1 << 20):.2f} MiB"
+
+
+# ---------------------------------------------------------------------------------------------
+# Machine
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as file:
+            for line in file:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def nproc() -> str:
+    try:
+        return subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return str(os.cpu_count())
+
+
+def server_version(binary: str | None) -> str:
+    for candidate in [binary, "redis-server"]:
+        if not candidate:
+            continue
+        try:
+            out = subprocess.run([candidate, "--version"], capture_output=True, text=True,
+                                 check=True, timeout=10).stdout.strip()
+            if out:
+                return out
+        except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            continue
+    return "unknown"
+
+
+# ---------------------------------------------------------------------------------------------
+# Targets
+
+
+@dataclass
+class Verdict:
+    target: str
+    measured: str
+    verdict: str  # PASS, MISS, INFO, or N/A when a benchmark is missing
+
+
+def build_targets(results: dict[str, Result], memory: list[dict],
+                  contention: dict | None = None) -> list[Verdict]:
+    def get(run: str) -> Result | None:
+        found = results.get(run)
+        return found if found and found.error is None and found.ns > 0 else None
+
+    verdicts: list[Verdict] = []
+
+    def ratio_target(target: str, paired: str, layer: str, base: str, minimum: float) -> None:
+        """Verdict on the paired median ratio; the separately run benchmarks are shown too."""
+        pair, a, b = get(paired), get(layer), get(base)
+        unpaired = f"; run apart: {b.ns / a.ns:.2f}×" if a and b else ""
+        if pair and "ratio_p50" in pair.counters:
+            c = pair.counters
+            ratio = c["ratio_p50"]
+            verdicts.append(Verdict(
+                target,
+                f"{ratio:.3f}× paired median ({fmt_ns(c['layer_p50_ns'])} vs "
+                f"{fmt_ns(c['base_p50_ns'])}); mean {c['ratio_mean']:.2f}×{unpaired}",
+                "PASS" if ratio >= minimum else "MISS"))
+        elif a and b:
+            ratio = b.ns / a.ns
+            verdicts.append(Verdict(
+                target, f"{ratio:.2f}× ({fmt_ns(a.ns)} vs {fmt_ns(b.ns)} per call, run apart)",
+                "PASS" if ratio >= minimum else "MISS"))
+        else:
+            verdicts.append(Verdict(target, "not measured", "N/A"))
+
+    ratio_target("CacheManager GET hit ≥ 0.90 × raw hiredis GET (1 thread)", PAIRED_MANAGER_GET,
+                 MANAGER_HIT, RAW_GET, 0.90)
+    ratio_target("ValkeyClient GET ≥ 0.95 × raw hiredis GET", PAIRED_CLIENT_GET, CLIENT_GET,
+                 RAW_GET, 0.95)
+    ratio_target("ValkeyClient Pipeline of 100 SET ≥ 0.95 × raw hiredis pipelining",
+                 PAIRED_PIPELINE, CLIENT_PIPELINE, RAW_PIPELINE, 0.95)
+
+    one, two, four = get(POOL.format(1)), get(POOL.format(2)), get(POOL.format(4))
+    work1, work2 = get(MACHINE_WORK.format(1)), get(MACHINE_WORK.format(2))
+    if one and four:
+        text = (f"4 threads {fmt_rate(four.ops_per_second)}/s = "
+                f"{four.ops_per_second / one.ops_per_second:.2f}× of 1 thread "
+                f"({fmt_rate(one.ops_per_second)}/s)")
+        if two:
+            text += f"; 2 threads {two.ops_per_second / one.ops_per_second:.2f}×"
+        if work1 and work2:
+            text += (f"; machine: 2 threads of independent CPU work = "
+                     f"{work2.ops_per_second / work1.ops_per_second:.2f}× of 1")
+        verdicts.append(Verdict("4 threads sharing one ValkeyClient (pool of 4) vs 1 thread", text,
+                                "INFO"))
+    else:
+        verdicts.append(Verdict("4 threads sharing one ValkeyClient (pool of 4) vs 1 thread",
+                                "not measured", "N/A"))
+
+    timed, plain, healthy = get(MANAGER_OPEN_LATENCY), get(MANAGER_OPEN), get(MANAGER_HIT)
+    if timed and "p50_ns" in timed.counters:
+        p50, p99 = timed.counters["p50_ns"], timed.counters["p99_ns"]
+        overhead = timed.counters.get("timer_overhead_ns", 0.0)
+        verdicts.append(Verdict("GET with the breaker open: median ≤ 1 µs",
+                                f"{fmt_ns(p50)} (incl. {overhead:.0f} ns of clock reads)",
+                                "PASS" if p50 <= 1000 else "MISS"))
+        verdicts.append(Verdict("GET with the breaker open: p99 ≤ 5 µs",
+                                f"{fmt_ns(p99)} (p99.9 {fmt_ns(timed.counters.get('p999_ns', 0))})",
+                                "PASS" if p99 <= 5000 else "MISS"))
+        if healthy:
+            speedup = healthy.ns / p50
+            measured = f"{speedup:.0f}× (median {fmt_ns(p50)} vs healthy GET {fmt_ns(healthy.ns)})"
+            if plain:
+                measured += f"; {healthy.ns / plain.ns:.0f}× by throughput ({fmt_ns(plain.ns)}/op)"
+            verdicts.append(Verdict("GET with the breaker open ≥ 20× faster than a healthy GET",
+                                    measured, "PASS" if speedup >= 20 else "MISS"))
+    else:
+        verdicts.append(Verdict("GET with the breaker open (median, p99, speed-up)",
+                                "not measured", "N/A"))
+
+    for keys, label in [(1000, "hot set of 1k keys"), (100000, "uniform over all 100k keys")]:
+        single, double = get(FALLBACK_GET.format(keys, 1)), get(FALLBACK_GET.format(keys, 2))
+        if single:
+            measured = f"{fmt_rate(single.ops_per_second)}/s ({fmt_ns(single.ns)}/get)"
+            load = get(MACHINE_LOAD)
+            if keys == 100000 and load:
+                measured += f"; one random memory load here: {fmt_ns(load.ns)}"
+            verdicts.append(Verdict(f"Fallback get ≥ 5 M/s on 1 thread ({label})", measured,
+                                    "PASS" if single.ops_per_second >= 5e6 else "MISS"))
+        if single and double:
+            scale = double.ops_per_second / single.ops_per_second
+            measured = (f"{scale:.2f}× ({fmt_rate(double.ops_per_second)}/s vs "
+                        f"{fmt_rate(single.ops_per_second)}/s)")
+            control = get(FALLBACK_UNSHARED.format(keys))
+            if control:
+                measured += (f"; a cache per thread: "
+                             f"{control.ops_per_second / single.ops_per_second:.2f}×")
+            if work1 and work2:
+                measured += (f"; machine: "
+                             f"{work2.ops_per_second / work1.ops_per_second:.2f}×")
+            verdict = "PASS" if scale >= 0.95 else "MISS"
+            rounds = (contention or {}).get("rounds", [])
+            field = "hot" if keys == 1000 else "uniform"
+            if rounds:
+                # The probe ran only while two CPUs were really free: its verdict wins.
+                ratios = [r[f"{field}_two"] / r[f"{field}_one"] for r in rounds]
+                probe = median_of(ratios)
+                verdict = "PASS" if probe >= 0.95 else "MISS"
+                measured = (f"{probe:.2f}× with 2 free CPUs (median of {len(ratios)} probe "
+                            f"rounds, {min(ratios):.2f}–{max(ratios):.2f}×; "
+                            f"{fmt_rate(median_of([r[f'{field}_two'] for r in rounds]))}/s vs "
+                            f"{fmt_rate(median_of([r[f'{field}_one'] for r in rounds]))}/s); "
+                            f"suite run: {measured}")
+            elif work1 and work2 and work2.ops_per_second / work1.ops_per_second < 1.5:
+                # Two threads that never run at the same time cannot contend: the run says
+                # nothing about the cost of sharing.
+                verdict = f"INCONCLUSIVE ({verdict} as measured)"
+                measured += " — no spare CPU for a second thread during this run"
+                if contention and contention.get("rounds_tried", 0) > 0:
+                    measured += (f", nor in any of the contention probe's "
+                                 f"{contention.get('rounds_tried', 0)} rounds")
+            verdicts.append(Verdict(
+                f"Fallback get: 2 threads not slower than 1 ({label}; 5% noise allowance)",
+                measured, verdict))
+
+    stats = get(STATS)
+    verdicts.append(Verdict("Stats: recording one operation ≤ 50 ns",
+                            fmt_ns(stats.ns) if stats else "not measured",
+                            ("PASS" if stats.ns <= 50 else "MISS") if stats else "N/A"))
+
+    mget, sequential, pair = get(CLIENT_MGET), get(CLIENT_SEQUENTIAL), get(PAIRED_MGET)
+    if pair and "ratio_p50" in pair.counters:
+        c = pair.counters
+        speedup = c["ratio_p50"]
+        measured = (f"{speedup:.1f}× paired median ({fmt_ns(c['layer_p50_ns'])} vs "
+                    f"{fmt_ns(c['base_p50_ns'])}); mean {c['ratio_mean']:.1f}×")
+        if mget and sequential:
+            measured += f"; run apart {sequential.ns / mget.ns:.1f}×"
+        verdicts.append(Verdict("MGET of 100 keys ≥ 10 × faster than 100 sequential GETs",
+                                measured, "PASS" if speedup >= 10 else "MISS"))
+    elif mget and sequential:
+        speedup = sequential.ns / mget.ns
+        verdicts.append(Verdict("MGET of 100 keys ≥ 10 × faster than 100 sequential GETs",
+                                f"{speedup:.1f}× ({fmt_ns(mget.ns)} vs {fmt_ns(sequential.ns)})",
+                                "PASS" if speedup >= 10 else "MISS"))
+    else:
+        verdicts.append(Verdict("MGET of 100 keys ≥ 10 × faster than 100 sequential GETs",
+                                "not measured", "N/A"))
+
+    target = "get_or_compute hit within 10% of a CacheManager GET hit"
+    pair, compute, hit = get(PAIRED_COMPUTE), get(MANAGER_COMPUTE), get(MANAGER_HIT)
+    if pair and "ratio_p50" in pair.counters:
+        c = pair.counters
+        overhead = c["layer_p50_ns"] / c["base_p50_ns"] - 1
+        measured = (f"{overhead * 100:+.1f}% paired median ({fmt_ns(c['layer_p50_ns'])} vs "
+                    f"{fmt_ns(c['base_p50_ns'])}); mean {(1 / c['ratio_mean'] - 1) * 100:+.1f}%")
+        if compute and hit:
+            measured += f"; run apart {(compute.ns / hit.ns - 1) * 100:+.1f}%"
+        verdicts.append(Verdict(target, measured, "PASS" if abs(overhead) <= 0.10 else "MISS"))
+    elif compute and hit:
+        overhead = compute.ns / hit.ns - 1
+        verdicts.append(Verdict(target,
+                                f"{overhead * 100:+.1f}% ({fmt_ns(compute.ns)} vs {fmt_ns(hit.ns)})",
+                                "PASS" if abs(overhead) <= 0.10 else "MISS"))
+    else:
+        verdicts.append(Verdict(target, "not measured", "N/A"))
+
+    probe = next((p for p in memory if p.get("value_bytes") == 100), None)
+    if probe and probe.get("rss_delta", 0) > 0:
+        ratio = probe["accounted_bytes"] / probe["rss_delta"]
+        verdicts.append(Verdict(
+            "Fallback memory accounting under-counts RSS by ≤ 25% (100k × 100 B)",
+            f"bytes() {fmt_bytes(probe['accounted_bytes'])} vs RSS growth "
+            f"{fmt_bytes(probe['rss_delta'])}: {ratio:.3f} ({(1 - ratio) * 100:+.1f}% under)",
+            "PASS" if ratio >= 0.75 else "MISS"))
+    else:
+        verdicts.append(Verdict("Fallback memory accounting under-counts RSS by ≤ 25%",
+                                "not measured", "N/A"))
+    return verdicts
+
+
+# ---------------------------------------------------------------------------------------------
+# The document
+
+
+def render(context: dict, results: dict[str, Result], memory: list[dict],
+           contention: dict | None, args) -> str:
+    out: list[str] = []
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    reps = max((r.repetitions for r in results.values()), default=0)
+    load = context.get("load_avg") or []
+    load_text = ", ".join(f"{v:.2f}" for v in load) if load else "unknown"
+
+    out.append("# Benchmarks")
+    out.append("")
+    out.append("Generated by `scripts/bench` (do not edit by hand): one run of "
+               "`airport_cache_bench` (Google Benchmark) against a private server on 127.0.0.1, "
+               "plus `airport_cache_bench_memory` and `airport_cache_bench_contention`. Every "
+               "ratio compares numbers from this same run.")
+    out.append("")
+    out.append(f"- Date: {now} (benchmark start {context.get('date', 'unknown')})")
+    out.append(f"- Machine: {nproc()} CPUs (`nproc`), {cpu_model()}, Linux {platform.release()}; "
+               f"load average at start {load_text}")
+    out.append(f"- Server: {server_version(context.get('server_binary'))} "
+               f"(`{context.get('server_binary', 'redis-server')}`), "
+               f"{context.get('hot_keys', '?')} keys of {context.get('value_bytes', '?')} bytes "
+               "pre-filled")
+    settings = (f"{reps} repetitions, random interleaving, min time {args.min_time} s per "
+                f"repetition; medians shown" if reps else "")
+    out.append(f"- Settings: {settings}; release preset (-O3); wall time of `scripts/bench` "
+               f"{args.wall_seconds:.0f} s, of which build {args.build_seconds:.0f} s")
+    if context.get("library_build_type") == "debug":
+        out.append("- Google Benchmark prints \"Library was built as DEBUG\": that is Debian's "
+                   "libbenchmark package itself; the code measured is built Release.")
+    out.append("")
+
+    # Targets
+    verdicts = build_targets(results, memory, contention)
+    passed = sum(v.verdict == "PASS" for v in verdicts)
+    missed = sum(v.verdict == "MISS" for v in verdicts)
+    unclear = sum(v.verdict.startswith("INCONCLUSIVE") for v in verdicts)
+    out.append("## Targets")
+    out.append("")
+    out.append(f"{passed} PASS, {missed} MISS, {unclear} INCONCLUSIVE (verdicts computed from the "
+               "numbers below; INCONCLUSIVE: neither the machine calibration of the suite nor "
+               "any round of the contention probe saw two threads run at the same time, so a "
+               "2-thread target was not really tested).")
+    out.append("")
+    out.append("| Target | Measured | Verdict |")
+    out.append("| --- | --- | --- |")
+    for v in verdicts:
+        verdict = f"**{v.verdict}**" if v.verdict == "MISS" else v.verdict
+        out.append(f"| {v.target} | {v.measured} | {verdict} |")
+    out.append("")
+
+    # Paired comparisons
+    paired_rows = [(run, layer, base) for run, layer, base in PAIRS
+                   if run in results and not results[run].error and results[run].counters]
+    if paired_rows:
+        out.append("## Paired comparisons (the ratios behind the targets)")
+        out.append("")
+        out.append("Each iteration makes the baseline call and the layer call back to back, "
+                   "alternating which goes first, and times each, so both see the same machine "
+                   "state. *ratio* is baseline time ÷ layer time: the layer's throughput relative "
+                   "to the baseline (1.00 = parity). The median call is robust to the "
+                   "preemption spikes of a shared machine; the mean is shown for completeness. "
+                   "Values are medians over the repetitions; *CV* is the spread of the median "
+                   "ratio over them.")
+        out.append("")
+        out.append("| Layer | Baseline | layer p50 | baseline p50 | ratio (p50) | CV | "
+                   "layer mean | baseline mean | ratio (mean) |")
+        out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for run, layer, base in paired_rows:
+            c = results[run].counters
+            cv = results[run].counter_cv.get("ratio_p50")
+            cv_text = f"{cv * 100:.1f}%" if cv is not None else "–"
+            out.append(f"| {layer} | {base} | {fmt_ns(c['layer_p50_ns'])} | "
+                       f"{fmt_ns(c['base_p50_ns'])} | {c['ratio_p50']:.3f}× | {cv_text} | "
+                       f"{fmt_ns(c['layer_mean_ns'])} | {fmt_ns(c['base_mean_ns'])} | "
+                       f"{c['ratio_mean']:.3f}× |")
+        out.append("")
+
+    # Thread scaling of the shared client
+    pool = [(n, results.get(POOL.format(n))) for n in (1, 2, 4)]
+    pool = [(n, r) for n, r in pool if r and not r.error]
+    if pool:
+        one = pool[0][1]
+        work1, work2 = results.get(MACHINE_WORK.format(1)), results.get(MACHINE_WORK.format(2))
+        out.append("## One ValkeyClient (pool of 4) shared by 1, 2 and 4 threads")
+        out.append("")
+        out.append("| Threads | GET/s (total) | vs 1 thread | client CPU per GET | "
+                   "server CPU per GET |")
+        out.append("| --- | --- | --- | --- | --- |")
+        for n, r in pool:
+            server_cpu = r.counters.get("server_cpu_us_per_op")
+            out.append(f"| {n} | {fmt_rate(r.ops_per_second)} | "
+                       f"{r.ops_per_second / one.ops_per_second:.2f}× | "
+                       f"{fmt_ns(r.cpu_ns) if r.cpu_ns else '–'} | "
+                       f"{f'{server_cpu:.1f} µs' if server_cpu is not None else '–'} |")
+        out.append("")
+        if work1 and work2 and not work1.error and not work2.error:
+            out.append(f"Same run, machine calibration: 2 threads of independent CPU work reach "
+                       f"{work2.ops_per_second / work1.ops_per_second:.2f}× of one thread. "
+                       "The server (single-threaded) runs on the same CPUs as the client "
+                       "threads, and each GET costs CPU on both sides plus two wake-ups, so "
+                       "the total cannot exceed what the CPUs left over by the server and "
+                       "other load allow; see the CPU columns.")
+            out.append("")
+
+    # Every benchmark
+    out.append("## Every benchmark")
+    out.append("")
+    out.append("Median over the repetitions. *time/iter* is wall-clock time for network and "
+               "multi-threaded rows (for threads: wall time ÷ all threads' operations, so "
+               "*iter/s* is the total), CPU time otherwise. *vs raw* is the throughput ratio to "
+               "the raw hiredis row it names (above 1 is faster), from benchmarks run apart: "
+               "it carries their noise (*CV*, the spread over the repetitions); the paired "
+               "table above is the one to read for layer overheads.")
+    out.append("")
+    out.append("| Layer | Benchmark | time/iter | iter/s | items/s | CV | vs raw |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- |")
+    seen = set()
+    label_of = {row.run_name: row for row in ROWS}
+    ordered = [row for row in ROWS if row.run_name in results]
+    paired_names = {run for run, _, _ in PAIRS}
+    ordered += [Row("Other", run, run) for run in results
+                if run not in label_of and run not in paired_names]
+    for row in ordered:
+        seen.add(row.run_name)
+        result = results[row.run_name]
+        if result.error:
+            out.append(f"| {row.section} | {row.label} | error: {result.error} | | | | |")
+            continue
+        base = results.get(row.baseline) if row.baseline else None
+        ratio = None
+        if base and not base.error and base.ns > 0:
+            ratio = base.ns / result.ns
+        vs = f"{fmt_ratio(ratio)} {base_label(row.baseline)}" if ratio is not None else "–"
+        basis = "" if result.wall else " (CPU)"
+        items = fmt_rate(result.items_per_second) if row.unit != "op" else "–"
+        out.append(f"| {row.section} | {row.label} `{row.run_name}` | "
+                   f"{fmt_ns(result.ns)}{basis} / {row.unit} | {fmt_rate(result.ops_per_second)} | "
+                   f"{items} | {fmt_cv(result)} | {vs} |")
+    out.append("")
+
+    # Per-call latency counters
+    timed = results.get(MANAGER_OPEN_LATENCY)
+    if timed and timed.counters:
+        c = timed.counters
+        out.append("Breaker-open GET, each call timed (median over repetitions of each "
+                   "repetition's percentile; every sample includes one pair of clock reads, "
+                   f"{c.get('timer_overhead_ns', 0):.0f} ns here): "
+                   f"p50 {fmt_ns(c.get('p50_ns', 0))}, p99 {fmt_ns(c.get('p99_ns', 0))}, "
+                   f"p99.9 {fmt_ns(c.get('p999_ns', 0))}, max {fmt_ns(c.get('max_ns', 0))}.")
+        out.append("")
+
+    # Contention probe
+    if contention and contention.get("rounds_tried", 0) > 0:
+        rounds = contention.get("rounds", [])
+        out.append("## Two threads sharing one FallbackCache, with two CPUs really free")
+        out.append("")
+        out.append("`airport_cache_bench_contention` alternates a capacity check (two independent "
+                   "ALU threads against one) with 150 ms of gets from one and from two threads "
+                   "on one 100k-entry cache, and keeps only rounds where both checks around them "
+                   f"showed ≥ 1.8× (two CPUs free). Kept {len(rounds)} of "
+                   f"{contention.get('rounds_tried', 0)} rounds in "
+                   f"{contention.get('budget_seconds', '?')} s.")
+        out.append("")
+        if rounds:
+            out.append("| Round | capacity | hot set: 1 thread | 2 threads | ratio | "
+                       "uniform: 1 thread | 2 threads | ratio |")
+            out.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+            for n, r in enumerate(rounds, 1):
+                out.append(f"| {n} | {r['capacity_before']:.2f}× / {r['capacity_after']:.2f}× | "
+                           f"{fmt_rate(r['hot_one'])}/s | {fmt_rate(r['hot_two'])}/s | "
+                           f"{r['hot_two'] / r['hot_one']:.2f}× | {fmt_rate(r['uniform_one'])}/s | "
+                           f"{fmt_rate(r['uniform_two'])}/s | "
+                           f"{r['uniform_two'] / r['uniform_one']:.2f}× |")
+            out.append("")
+
+    # Memory
+    if memory:
+        out.append("## Fallback memory: accounting against RSS")
+        out.append("")
+        out.append("A fresh process fills a fresh FallbackCache and compares the growth of its "
+                   "resident set (`/proc/self/statm`) with the cache's own `bytes()`.")
+        out.append("")
+        out.append("| Entries | Value bytes | Avg key bytes | RSS growth | bytes() | bytes() ÷ RSS |")
+        out.append("| --- | --- | --- | --- | --- | --- |")
+        for p in memory:
+            ratio = p["accounted_bytes"] / p["rss_delta"] if p.get("rss_delta", 0) > 0 else 0
+            out.append(f"| {p['entries']} | {p['value_bytes']} | {p['key_bytes_avg']:.1f} | "
+                       f"{fmt_bytes(p['rss_delta'])} | {fmt_bytes(p['accounted_bytes'])} | "
+                       f"{ratio:.3f} |")
+        out.append("")
+
+    # Reading the numbers
+    out.append("## Reading these numbers")
+    out.append("")
+    notes = noise_notes(results)
+    out.extend(f"- {note}" for note in notes)
+    out.append("")
+    return "\n".join(out)
+
+
+def base_label(run_name: str | None) -> str:
+    return {
+        RAW_GET: "raw GET",
+        RAW_GET_MISS: "raw GET miss",
+        RAW_SET: "raw SET",
+        RAW_PIPELINE: "raw pipeline",
+    }.get(run_name or "", "raw")
+
+
+def noise_notes(results: dict[str, Result]) -> list[str]:
+    notes = []
+    paired_names = {run for run, _, _ in PAIRS}
+
+    def is_network(run: str) -> bool:
+        return (run.startswith(("BM_Raw", "BM_Client")) or
+                (run.startswith("BM_Manager") and "BreakerOpen" not in run))
+
+    measured = [r for r in results.values() if r.cv is not None and r.run_name not in paired_names]
+    network = [r for r in measured if is_network(r.run_name)]
+    local = [r for r in measured if not is_network(r.run_name)]
+    paired = [r.counter_cv["ratio_p50"] for r in results.values()
+              if r.run_name in paired_names and "ratio_p50" in r.counter_cv]
+    if network:
+        worst = max(network, key=lambda r: r.cv)
+        median_cv = median_of([r.cv for r in network])
+        notes.append(f"Network rows run apart: median CV {median_cv * 100:.1f}%, worst "
+                     f"{worst.cv * 100:.1f}% (`{worst.run_name}`). A loopback round trip "
+                     "dominates every network call and moves with the scheduler and the other "
+                     "load on this shared machine, so their *vs raw* column is noise-bound.")
+    if paired:
+        notes.append(f"Paired ratios: CV of the median ratio over the repetitions "
+                     f"{min(paired) * 100:.1f}–{max(paired) * 100:.1f}% (median "
+                     f"{median_of(paired) * 100:.1f}%): the numbers the targets use.")
+    if local:
+        worst = max(local, key=lambda r: r.cv)
+        median_cv = median_of([r.cv for r in local])
+        notes.append(f"In-process rows: median CV {median_cv * 100:.1f}%, worst "
+                     f"{worst.cv * 100:.1f}% (`{worst.run_name}`).")
+    work1, work2 = results.get(MACHINE_WORK.format(1)), results.get(MACHINE_WORK.format(2))
+    if work1 and work2 and not work1.error and not work2.error:
+        notes.append(f"Two threads of independent CPU work run "
+                     f"{work2.ops_per_second / work1.ops_per_second:.2f}× as fast as one on this "
+                     "machine: the ceiling for any 2-thread scaling result above. The server "
+                     "shares the same CPUs as the client threads.")
+    load = results.get(MACHINE_LOAD)
+    if load and not load.error:
+        notes.append(f"One random memory load in 32 MiB costs {fmt_ns(load.ns)} here: a get at a "
+                     "uniformly random entry of a 100k-entry cache (~23 MiB) pays at least one "
+                     "such miss, which bounds the uniform fallback row.")
+    notes.append("Re-run with `scripts/bench`; pass Google Benchmark flags to run a subset "
+                 "(the report then goes to `build/release/benchmarks.md`, not here).")
+    return notes
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bench", required=True, help="Google Benchmark JSON output")
+    parser.add_argument("--memory", help="airport_cache_bench_memory output, one JSON per line")
+    parser.add_argument("--contention", help="airport_cache_bench_contention output (JSON)")
+    parser.add_argument("--out", required=True, help="markdown file to write")
+    parser.add_argument("--min-time", default="?", help="--benchmark_min_time used")
+    parser.add_argument("--wall-seconds", type=float, default=0.0)
+    parser.add_argument("--build-seconds", type=float, default=0.0)
+    args = parser.parse_args()
+
+    context, results = load_results(args.bench)
+    if not results:
+        print(f"bench_report: no benchmark results in {args.bench}", file=sys.stderr)
+        return 1
+    memory = load_memory(args.memory)
+    contention = load_contention(args.contention)
+    text = render(context, results, memory, contention, args)
+    with open(args.out, "w", encoding="utf-8") as file:
+        file.write(text)
+    for verdict in build_targets(results, memory, contention):
+        print(f"  {verdict.verdict}  {verdict.target}: {verdict.measured}")
+    print(f"bench_report: wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
