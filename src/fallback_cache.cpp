@@ -626,21 +626,11 @@ FallbackCache::Stats FallbackCache::stats() const {
 }
 
 std::size_t FallbackCache::size() const {
-  std::size_t entries = 0;
-  for (std::size_t i = 0; i < shard_count_; ++i) {
-    const std::lock_guard lock(shards_[i].mutex);
-    entries += shards_[i].count;
-  }
-  return entries;
+  return stats().entries;
 }
 
 std::size_t FallbackCache::bytes() const {
-  std::size_t total = 0;
-  for (std::size_t i = 0; i < shard_count_; ++i) {
-    const std::lock_guard lock(shards_[i].mutex);
-    total += shards_[i].bytes;
-  }
-  return total;
+  return stats().bytes;
 }
 
 namespace {

@@ -242,38 +242,33 @@ struct CacheManager::Impl {
     return true;
   }
 
-  // Replays entries[first] and, for a run of deletes, the whole run as batched UNLINKs (order
-  // among deletes does not matter; order against expires and patterns is kept). Returns how
-  // many entries it replayed.
+  // Replays entries[first]; a run of deletes goes as batched UNLINKs (order among deletes does
+  // not matter; order against expires and patterns is kept). Returns how many it replayed.
   std::size_t replay_from(const std::deque<JournalEntry>& entries, std::size_t first) {
-    if (entries[first].kind == JournalEntry::Kind::Delete) {
-      std::vector<std::string_view> keys;
-      for (std::size_t i = first;
-           i < entries.size() && entries[i].kind == JournalEntry::Kind::Delete && keys.size() < 500;
-           ++i) {
-        keys.push_back(entries[i].key);
-      }
-      client->unlink(keys);
-      return keys.size();
-    }
-    replay(entries[first]);
-    return 1;
-  }
-
-  void replay(const JournalEntry& entry) {
+    const JournalEntry& entry = entries[first];
     switch (entry.kind) {
-      case JournalEntry::Kind::Delete:  // replay_from batches deletes
-        break;
+      case JournalEntry::Kind::Delete: {
+        std::vector<std::string_view> keys;
+        for (std::size_t i = first;
+             i < entries.size() && entries[i].kind == JournalEntry::Kind::Delete &&
+             keys.size() < 500;
+             ++i) {
+          keys.push_back(entries[i].key);
+        }
+        client->unlink(keys);
+        return keys.size();
+      }
       case JournalEntry::Kind::Pattern:
         unlink_matching(entry.key);
-        break;
+        return 1;
       case JournalEntry::Kind::ExpireAt: {
         const auto at =
             std::chrono::duration_cast<Milliseconds>(entry.expire_at.time_since_epoch()).count();
         client->command("PEXPIREAT", entry.key, std::to_string(at));
-        break;
+        return 1;
       }
     }
+    return 1;
   }
 
   std::size_t unlink_matching(std::string_view pattern) {
