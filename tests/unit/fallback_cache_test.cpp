@@ -1,6 +1,6 @@
-// Unit tests of fallback_cache.hpp: TTL on every read path, LRU by entries and bytes, byte
-// accounting, reclamation without a sweep, glob rules, validation and concurrent use. No server
-// and no sleeps: time moves through a ManualClock.
+// Unit tests of fallback_cache.hpp: TTL on every read path, CLOCK eviction by entries and bytes,
+// byte accounting, reclamation without a sweep, glob rules, validation and concurrent use. No
+// server and no sleeps: time moves through a ManualClock.
 #include "airport/cache/fallback_cache.hpp"
 
 #include <gtest/gtest.h>
@@ -108,11 +108,11 @@ TEST(FallbackCache, SetWithoutTtlClearsAPreviousTtl) {
   EXPECT_EQ(cache.ttl("gate:A1"), -1ms);
 }
 
-TEST(FallbackCache, EvictsTheLeastRecentlyUsedNotTheOldestInsert) {
+TEST(FallbackCache, EvictsWhatWasNotReadNotTheOldestInsert) {
   ManualClock clock;
   FallbackCache cache(options(3), clock, 1);
-  cache.set("a", "1", kNoTtl);  // oldest insert, but read below
-  cache.set("b", "2", kNoTtl);  // untouched: the least recently used
+  cache.set("a", "1", kNoTtl);  // oldest insert, but read below: its second chance
+  cache.set("b", "2", kNoTtl);  // never read: the first to go
   cache.set("c", "3", kNoTtl);
   EXPECT_EQ(cache.get("a"), "1");
   cache.set("d", "4", kNoTtl);
@@ -121,11 +121,38 @@ TEST(FallbackCache, EvictsTheLeastRecentlyUsedNotTheOldestInsert) {
   EXPECT_TRUE(cache.exists("c"));
   EXPECT_TRUE(cache.exists("d"));
   EXPECT_EQ(cache.stats().evictions, 1U);
-  // Overwriting refreshes too: "c" is now the least recently used.
+  // Overwriting queues the key again as the newest: "c" is now the oldest one not read.
   cache.set("a", "1'", kNoTtl);
   cache.set("e", "5", kNoTtl);
   EXPECT_FALSE(cache.exists("c"));
   EXPECT_EQ(cache.size(), 3U);
+}
+
+TEST(FallbackCache, AReadEntrySurvivesOnePassThenGoesIfNotReadAgain) {
+  ManualClock clock;
+  FallbackCache cache(options(3), clock, 1);
+  cache.set("a", "1", kNoTtl);
+  cache.set("b", "2", kNoTtl);
+  cache.set("c", "3", kNoTtl);
+  for (const char* key : {"a", "b", "c"}) {
+    EXPECT_TRUE(cache.get(key));
+  }
+  // Every entry was read: the scan unmarks all three and queues them again in their order,
+  // then drops the oldest, "a".
+  cache.set("d", "4", kNoTtl);
+  EXPECT_FALSE(cache.exists("a"));
+  // Reads after their pass count again: "b" is kept, "c" (not read since) goes.
+  EXPECT_TRUE(cache.get("b"));
+  cache.set("e", "5", kNoTtl);
+  EXPECT_TRUE(cache.exists("b"));
+  EXPECT_FALSE(cache.exists("c"));
+  EXPECT_TRUE(cache.exists("d"));
+  EXPECT_TRUE(cache.exists("e"));
+  // exists() and ttl() do not count as reads: "d" goes next, although it was just looked at.
+  EXPECT_TRUE(cache.ttl("d"));
+  cache.set("f", "6", kNoTtl);
+  EXPECT_FALSE(cache.exists("d"));
+  EXPECT_EQ(cache.stats().evictions, 3U);
 }
 
 TEST(FallbackCache, RespectsTheByteBound) {
@@ -478,16 +505,20 @@ TEST(FallbackCache, StatsReportTheConfiguredBounds) {
   EXPECT_EQ(stats.max_bytes, 56789U);
 }
 
-TEST(FallbackCache, MatchesAnLruModelUnderRandomOperations) {
-  // A reference LRU (front = most recent) checked after every operation: exercises the index's
-  // growth and deletion and the LRU order together.
+TEST(FallbackCache, MatchesAClockModelUnderRandomOperations) {
+  // A reference second-chance FIFO (front = newest) checked after every operation: exercises
+  // the index's growth and deletion and the eviction order together.
   constexpr std::size_t kMaxEntries = 40;
   ManualClock clock;
   FallbackCache cache(options(kMaxEntries), clock, 1);
-  std::list<std::pair<std::string, std::string>> model;
+  struct Entry {
+    std::string key;
+    std::string value;
+    bool read = false;
+  };
+  std::list<Entry> model;
   const auto find = [&](const std::string& key) {
-    return std::find_if(model.begin(), model.end(),
-                        [&](const auto& kv) { return kv.first == key; });
+    return std::find_if(model.begin(), model.end(), [&](const Entry& e) { return e.key == key; });
   };
   std::mt19937 random(7);
   for (int op = 0; op < 20'000; ++op) {
@@ -500,10 +531,16 @@ TEST(FallbackCache, MatchesAnLruModelUnderRandomOperations) {
         if (it != model.end()) {
           model.erase(it);
         }
-        model.emplace_front(key, value);
-        if (model.size() > kMaxEntries) {
-          model.pop_back();
+        // Room is made before the new entry is queued: it is never its own victim.
+        while (model.size() + 1 > kMaxEntries) {
+          if (model.back().read) {
+            model.back().read = false;
+            model.splice(model.begin(), model, std::prev(model.end()));
+          } else {
+            model.pop_back();
+          }
         }
+        model.push_front({key, value});
         break;
       }
       case 1: {
@@ -511,8 +548,8 @@ TEST(FallbackCache, MatchesAnLruModelUnderRandomOperations) {
         if (it == model.end()) {
           ASSERT_EQ(value, std::nullopt) << key;
         } else {
-          ASSERT_EQ(value, it->second) << key;
-          model.splice(model.begin(), model, it);
+          ASSERT_EQ(value, it->value) << key;
+          it->read = true;
         }
         break;
       }
@@ -529,8 +566,8 @@ TEST(FallbackCache, MatchesAnLruModelUnderRandomOperations) {
     ASSERT_EQ(cache.size(), model.size());
   }
   std::size_t expected_bytes = 0;
-  for (const auto& [key, value] : model) {
-    expected_bytes += cost(key, value);
+  for (const Entry& entry : model) {
+    expected_bytes += cost(entry.key, entry.value);
   }
   EXPECT_EQ(cache.bytes(), expected_bytes);
 }

@@ -68,7 +68,8 @@ struct CircuitBreakerOptions {
 struct FallbackOptions {
   /// Whether the fallback is used at all. Default true.
   bool enabled = true;
-  /// Most entries kept; least recently used entries are evicted first. Default 10,000.
+  /// Most entries kept; entries not read since they were queued are evicted first (CLOCK, see
+  /// FallbackCache). Default 10,000.
   std::size_t max_entries = 10'000;
   /// Most bytes kept (keys + values + per-entry overhead). Default 64 MiB.
   std::size_t max_bytes = 64 * 1024 * 1024;

@@ -1,5 +1,6 @@
 // FallbackCache: the bounded in-memory cache that serves reads and takes writes while Valkey is
-// unavailable. LRU by entries and by bytes, TTL honoured on every read, sharded for concurrency.
+// unavailable. Bounded by entries and by bytes with CLOCK eviction (LRU's usual approximation),
+// TTL honoured on every read, sharded for concurrency.
 #pragma once
 
 #include <chrono>
@@ -15,21 +16,30 @@
 
 namespace airport::cache {
 
-/// A bounded, thread-safe key/value map with least-recently-used eviction and per-entry TTLs.
+/// A bounded, thread-safe key/value map with per-entry TTLs that evicts what was not read.
 /// Safe for concurrent use.
 ///
+/// Eviction: CLOCK, also called second-chance FIFO. Each shard queues its entries in the order
+/// they were set; get() marks an entry as read. To make room, the scan takes the oldest entry:
+/// if it was read since it was queued, it is unmarked and queued again as the newest, otherwise
+/// it is dropped. So an entry read since its last pass survives the next one, and an entry never
+/// read goes in set order, as with LRU; unlike LRU, the order among entries that were read is
+/// the order they were queued, not the order of their last read. The reason: a get() then
+/// writes one flag, once, instead of moving the entry in a shared list, and readers on several
+/// CPUs stop fighting over the list's cache lines (see docs/benchmarks.md).
+///
 /// Sharding: keys are spread by hash over `shard_count` shards, each with its own mutex, index,
-/// LRU list and counters, so concurrent callers rarely wait on each other. The bounds are per
+/// queue and counters, so concurrent callers rarely wait on each other. The bounds are per
 /// shard: each shard keeps at most ceil(max_entries / shards) entries and ceil(max_bytes / shards)
 /// bytes, so the whole cache can exceed `max_entries` and `max_bytes` by at most that rounding. The
-/// other side of it: LRU order is exact within a shard but only approximate across shards, and a
+/// other side of it: the eviction order holds within a shard, not across shards, and a
 /// shard that draws more keys than its share evicts before the whole cache is full (about 0.6% of
 /// 100k keys into 16 shards of 6,250). The shard count is lowered to max_entries when it is
 /// larger, so that a tiny bound stays tight. A lookup copies no key and hashes it once.
 ///
 /// Expiry: no background thread. An expired entry is never returned; it is removed when a call
-/// touches it, when set() finds it at the LRU tail of its shard (bounded work per call), when it
-/// is evicted, or by remove_expired().
+/// touches it, when set() finds it at the tail of its shard's queue (bounded work per call), when
+/// it is evicted, or by remove_expired().
 ///
 /// Bytes: each entry is charged entry_bytes(key, value): the key and value bytes plus what the
 /// entry really costs around them (one allocation holding a small header, the key and the value,
@@ -62,21 +72,23 @@ class FallbackCache {
   FallbackCache(FallbackCache&&) = delete;
   FallbackCache& operator=(FallbackCache&&) = delete;
 
-  /// Stores a copy of `value` under `key`, replacing any previous value and TTL, and makes it the
-  /// most recently used entry of its shard; least recently used entries are evicted as needed.
-  /// `ttl` nullopt means no expiry. Returns false, storing nothing and removing any previous
-  /// value of `key` (so that a stale value is never served), when entry_bytes(key, value) is
-  /// bigger than one shard's byte budget, ceil(max_bytes / shards). Throws std::invalid_argument
-  /// when ttl <= 0. Allocation happens outside the shard lock.
+  /// Stores a copy of `value` under `key`, replacing any previous value and TTL, and queues it
+  /// as the newest entry of its shard, not yet read; entries are evicted as needed (see the
+  /// class comment). `ttl` nullopt means no expiry. Returns false, storing nothing and removing
+  /// any previous value of `key` (so that a stale value is never served), when
+  /// entry_bytes(key, value) is bigger than one shard's byte budget, ceil(max_bytes / shards),
+  /// or the key or the value is 4 GiB or longer. Throws std::invalid_argument when ttl <= 0.
+  /// Allocation happens outside the shard lock.
   bool set(std::string_view key, std::string_view value,
            std::optional<std::chrono::milliseconds> ttl);
 
-  /// A copy of the value, or nullopt when absent or expired. Counts a hit or a miss and makes the
-  /// entry the most recently used. Cost: one hash, one lock, one copy of the value.
+  /// A copy of the value, or nullopt when absent or expired. Counts a hit or a miss and marks the
+  /// entry as read, so that it survives the next eviction scan. Cost: one hash, one lock, one
+  /// copy of the value; no write to the entry once it is marked.
   [[nodiscard]] std::optional<std::string> get(std::string_view key);
 
-  /// Whether `key` holds a live value; never true for an expired entry. Does not refresh LRU
-  /// order nor count hits or misses.
+  /// Whether `key` holds a live value; never true for an expired entry. Neither marks the entry
+  /// as read nor counts a hit or a miss.
   [[nodiscard]] bool exists(std::string_view key);
 
   /// Remaining TTL, rounded up to whole milliseconds (a live entry never reports 0): nullopt when
@@ -87,7 +99,7 @@ class FallbackCache {
   bool erase(std::string_view key);
 
   /// Gives a live entry a new TTL counted from now. Returns false when absent or expired.
-  /// Throws std::invalid_argument when ttl <= 0. Does not refresh LRU order.
+  /// Throws std::invalid_argument when ttl <= 0. Does not mark the entry as read.
   bool expire(std::string_view key, std::chrono::milliseconds ttl);
 
   /// Removes every live key matching a Redis glob pattern (see glob_match), as the manager's
