@@ -4,13 +4,19 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <condition_variable>
+#include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "airport/cache/backoff.hpp"
 #include "airport/cache/errors.hpp"
@@ -21,6 +27,7 @@ namespace airport::cache {
 
 struct Subscriber::Impl {
   using Handlers = std::map<std::string, MessageHandler, std::less<>>;
+  using SteadyTime = std::chrono::steady_clock::time_point;
 
   Impl(ValkeyConfig valkey_config, std::shared_ptr<spdlog::logger> injected)
       : config{std::move(valkey_config)},
@@ -113,6 +120,7 @@ struct Subscriber::Impl {
         send_all("SUBSCRIBE", channels);
       if (!patterns.empty())
         send_all("PSUBSCRIBE", patterns);
+      heard_from_server();
       if (failures > 0) {
         logger->info("subscriber reconnected to {} and resubscribed to {} channels, {} patterns",
                      config.endpoint(), channels.size(), patterns.size());
@@ -137,15 +145,19 @@ struct Subscriber::Impl {
     connection->flush(verb);
   }
 
-  // Waits for a message or a request, then handles what arrived.
+  // Waits for a message, a request or the liveness deadline, then handles what came first.
   void pump() {
     std::array<pollfd, 2> fds{pollfd{connection->transport().native_handle(), POLLIN, 0},
                               pollfd{wake_fd, POLLIN, 0}};
     const bool buffered = connection->has_buffered_reply();
     if (!buffered) {
-      const int ready = ::poll(fds.data(), fds.size(), -1);
+      const int ready = ::poll(fds.data(), fds.size(), poll_timeout_ms());
       if (ready < 0 && errno != EINTR)
         throw ConnectionError("subscriber poll failed");
+      if (ready == 0) {
+        check_liveness();
+        return;
+      }
     }
     if ((fds[1].revents & POLLIN) != 0) {
       std::uint64_t count = 0;
@@ -154,6 +166,42 @@ struct Subscriber::Impl {
     }
     if (buffered || (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
       dispatch(connection->read_reply("SUBSCRIBE"));
+      heard_from_server();
+    }
+  }
+
+  // Liveness: a subscribed connection may stay silent for hours, and a server that hangs or a
+  // link that drops packets without a reset would leave it waiting for ever. So after
+  // health_check_interval without a reply it sends PING (allowed while subscribed), and a
+  // server that does not answer within socket_timeout is treated as lost: reconnect, resubscribe.
+  void heard_from_server() {
+    quiet_since = std::chrono::steady_clock::now();
+    ping_deadline.reset();
+  }
+
+  [[nodiscard]] int poll_timeout_ms() const {
+    const SteadyTime due =
+        ping_deadline ? *ping_deadline : quiet_since + config.health_check_interval;
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(due - std::chrono::steady_clock::now());
+    return static_cast<int>(std::clamp<std::chrono::milliseconds::rep>(
+        left.count(), 0, std::numeric_limits<int>::max()));
+  }
+
+  void check_liveness() {
+    const SteadyTime now = std::chrono::steady_clock::now();
+    if (ping_deadline) {
+      if (now >= *ping_deadline) {
+        throw TimeoutError(
+            fmt::format("no reply to PING within {} ms", config.socket_timeout.count()));
+      }
+      return;
+    }
+    if (now >= quiet_since + config.health_check_interval) {
+      static constexpr std::array<std::string_view, 1> kPing{"PING"};
+      connection->append(kPing);
+      connection->flush("PING");
+      ping_deadline = now + config.socket_timeout;
     }
   }
 
@@ -248,6 +296,8 @@ struct Subscriber::Impl {
   std::vector<std::vector<std::string>> pending;
   std::uint64_t reconnect_count = 0;
   std::unique_ptr<detail::Connection> connection;  // used by the thread; reset under the mutex
+  SteadyTime quiet_since{};                        // the thread's: last reply, or the connect
+  std::optional<SteadyTime> ping_deadline;         // the thread's: a PING is unanswered until then
   std::thread thread;
 };
 

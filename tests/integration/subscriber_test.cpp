@@ -1,13 +1,17 @@
-// Pub/sub on a dedicated connection: delivery, patterns, unsubscribe, and resubscription after
-// a real server restart.
+// Pub/sub on a dedicated connection: delivery, patterns, unsubscribe, resubscription after a
+// real server restart, and the liveness PING that notices a link that went silent.
 #include <gtest/gtest.h>
 #include <airport/cache/subscriber.hpp>
 #include <airport/cache/valkey_client.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <iostream>
 #include <mutex>
+#include <thread>
 #include <vector>
 
+#include "support/fault_proxy.hpp"
 #include "support/server.hpp"
 #include "support/wait.hpp"
 
@@ -15,6 +19,7 @@ namespace airport::cache {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::FaultProxy;
 using testing::ServerProcess;
 using testing::wait_until;
 
@@ -106,6 +111,44 @@ TEST(Subscriber, ResubscribesByItselfAfterAServerRestart) {
   EXPECT_EQ(client.publish("gate:B12", "open"), 1);
   EXPECT_EQ(client.publish("gate:B12:changes", "moved"), 1);
   ASSERT_TRUE(wait_until([&] { return inbox.size() == 2; }, 5s));
+}
+
+TEST(Subscriber, NoticesASilentLinkByItsPingAndResubscribesWhenItHeals) {
+  // A blackholed proxy keeps the TCP connection open and answers nothing: without a PING of its
+  // own the subscriber would wait on that connection for ever and never count a reconnect.
+  ServerProcess server;
+  FaultProxy proxy{server.host(), server.port()};
+  ValkeyConfig config = server.config();
+  config.port = proxy.port();
+  config.health_check_interval = 100ms;
+  config.socket_timeout = 200ms;
+  config.reconnect_base_delay = 20ms;
+  config.reconnect_max_delay = 100ms;
+  Subscriber subscriber{config};
+  Inbox inbox;
+  subscriber.subscribe("flight:status:BA117", inbox.handler());
+  ASSERT_TRUE(subscriber.wait_subscribed(5s));
+  // Quiet for several intervals: PINGs are answered, so the connection is kept.
+  std::this_thread::sleep_for(450ms);
+  EXPECT_EQ(subscriber.reconnects(), 0u);
+
+  proxy.blackhole(true);
+  const auto silenced = std::chrono::steady_clock::now();
+  // Reconnecting fails meanwhile (the handshake's CLIENT SETNAME is not answered either).
+  ASSERT_TRUE(wait_until([&] { return !subscriber.connected(); }, 5s));
+  std::cout << "[ measure  ] silent link noticed "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - silenced)
+                   .count()
+            << " ms after the blackhole (interval 100 ms + PING timeout 200 ms)\n";
+
+  proxy.blackhole(false);
+  ASSERT_TRUE(subscriber.wait_subscribed(5s));
+  EXPECT_EQ(subscriber.reconnects(), 1u);
+  ValkeyClient client{server.config()};
+  EXPECT_EQ(client.publish("flight:status:BA117", "delayed"), 1);
+  ASSERT_TRUE(wait_until([&] { return inbox.size() == 1; }, 5s));
+  EXPECT_EQ(inbox.at(0).payload, "delayed");
 }
 
 TEST(Subscriber, AThrowingHandlerDoesNotStopLaterMessages) {

@@ -111,7 +111,8 @@ struct ValkeyConfig {
   /// Time a caller waits for a free pooled connection before PoolExhaustedError.
   /// Env: VALKEY_POOL_TIMEOUT. Default 1 s.
   std::chrono::milliseconds pool_timeout{1000};
-  /// Interval of the background PING health check. Env: VALKEY_HEALTH_CHECK_INTERVAL.
+  /// Interval of the background PING health check, and how long a Subscriber's connection may
+  /// stay quiet before it PINGs (see Subscriber). Env: VALKEY_HEALTH_CHECK_INTERVAL.
   /// Default 30 s.
   std::chrono::milliseconds health_check_interval{30'000};
   /// First delay between reconnect attempts while the server is down; doubles per failure,

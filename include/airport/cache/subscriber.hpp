@@ -27,6 +27,11 @@ using MessageHandler = std::function<void(const Message&)>;
 
 /// Safe for concurrent use. Messages published while the connection is down are lost: pub/sub
 /// has no history. Handlers must not call back into the same Subscriber's destructor.
+///
+/// Liveness: a connection that has had no reply for `health_check_interval` is sent a PING; if
+/// nothing arrives within `socket_timeout` after it, the connection counts as lost (a hung
+/// server or a link that drops packets without a reset), and the subscriber reconnects and
+/// subscribes again as after a restart.
 class Subscriber {
  public:
   /// Starts the subscriber thread; it connects in the background, so this does not throw for
