@@ -74,7 +74,8 @@ struct alignas(kNodeAlignment) Node : Links {
   // 32-bit sizes keep the header at 48 bytes with the flag; set() refuses larger entries.
   std::uint32_t key_size = 0;
   std::uint32_t value_size = 0;
-  /// Read since it was last queued: the second chance of the eviction scan (see evict).
+  /// Read since it was last queued: the second chance of the eviction scan (see
+  /// Shard::evict_over_bounds).
   bool referenced = false;
 
   [[nodiscard]] const char* bytes() const noexcept {
@@ -217,9 +218,11 @@ struct alignas(64) FallbackCache::Shard {
   mutable std::mutex mutex;
   std::uint64_t hits = 0;
   std::uint64_t misses = 0;
+  std::size_t count = 0;  // written by set() only, which takes the mutex anyway
+  static_assert(sizeof(std::mutex) + 3 * sizeof(std::uint64_t) <= 64,
+                "what a get() writes must share the first cache line");
   /// Open addressing with linear probing; the size is 0 or a power of two, at most half full.
   alignas(64) std::vector<Slot> slots;
-  std::size_t count = 0;
   /// Sentinel of the queue: queue.next is the most recently queued entry, queue.prev the next one
   /// the eviction scan looks at.
   Links queue{&queue, &queue};
