@@ -585,11 +585,9 @@ bool FallbackCache::expire(std::string_view key, milliseconds ttl) {
   return true;
 }
 
-std::size_t FallbackCache::erase_matching(std::string_view glob_pattern) {
-  if (glob_pattern.find_first_of("*?[\\") == std::string_view::npos) {
-    return erase(glob_pattern) ? 1 : 0;
-  }
-  std::size_t removed = 0;
+template <typename KeyPredicate>
+std::size_t FallbackCache::remove_expired_and(KeyPredicate remove_live) {
+  std::size_t expired = 0;
   for (std::size_t i = 0; i < shard_count_; ++i) {
     Shard& shard = shards_[i];
     Graveyard graveyard;
@@ -599,38 +597,31 @@ std::size_t FallbackCache::erase_matching(std::string_view glob_pattern) {
         [&](const Node& node) {
           if (is_expired(node, now)) {
             ++shard.expirations;
+            ++expired;
             return true;
           }
-          if (glob_match(glob_pattern, node.key())) {
-            ++removed;
-            return true;
-          }
-          return false;
+          return remove_live(node.key());
         },
         graveyard);
   }
+  return expired;
+}
+
+std::size_t FallbackCache::erase_matching(std::string_view glob_pattern) {
+  if (glob_pattern.find_first_of("*?[\\") == std::string_view::npos) {
+    return erase(glob_pattern) ? 1 : 0;
+  }
+  std::size_t removed = 0;
+  remove_expired_and([&](std::string_view key) {
+    const bool matches = glob_match(glob_pattern, key);
+    removed += matches ? 1 : 0;
+    return matches;
+  });
   return removed;
 }
 
 std::size_t FallbackCache::remove_expired() {
-  std::size_t removed = 0;
-  for (std::size_t i = 0; i < shard_count_; ++i) {
-    Shard& shard = shards_[i];
-    Graveyard graveyard;
-    const std::lock_guard lock(shard.mutex);
-    const TimePoint now = clock_.now();
-    shard.remove_if(
-        [&](const Node& node) {
-          if (!is_expired(node, now)) {
-            return false;
-          }
-          ++shard.expirations;
-          ++removed;
-          return true;
-        },
-        graveyard);
-  }
-  return removed;
+  return remove_expired_and([](std::string_view) { return false; });
 }
 
 void FallbackCache::clear() {

@@ -132,6 +132,10 @@ class FallbackCache {
   struct Shard;
 
   [[nodiscard]] Shard& shard_for(std::size_t hash) const noexcept;
+  /// Shard by shard, each under its own lock: removes every expired entry, and every live one
+  /// whose key remove_live(key) is true. Returns how many expired entries it removed.
+  template <typename KeyPredicate>
+  std::size_t remove_expired_and(KeyPredicate remove_live);
 
   const Clock& clock_;
   std::size_t max_entries_;
