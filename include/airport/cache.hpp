@@ -6,6 +6,7 @@
 #include "airport/cache/client.hpp"
 #include "airport/cache/clock.hpp"
 #include "airport/cache/config.hpp"
+#include "airport/cache/deadline.hpp"
 #include "airport/cache/errors.hpp"
 #include "airport/cache/fallback_cache.hpp"
 #include "airport/cache/health.hpp"

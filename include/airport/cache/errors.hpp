@@ -84,6 +84,15 @@ class ConfigError : public Error {
   [[nodiscard]] ErrorCategory category() const noexcept override { return ErrorCategory::Config; }
 };
 
+/// The server refused the connection's set-up or its credentials: a wrong password or user
+/// (WRONGPASS, NOAUTH), a database that does not exist, an ACL denial. Not an outage: retrying
+/// cannot help until the configuration or the server changes. The message carries the server's
+/// reason, never the secret.
+class RefusedError : public ConfigError {
+ public:
+  using ConfigError::ConfigError;
+};
+
 /// A cached value could not be encoded or decoded for the requested type.
 class SerializationError : public Error {
  public:

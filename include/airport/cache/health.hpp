@@ -16,6 +16,9 @@ struct HealthStatus {
   std::chrono::microseconds round_trip{0};
   /// Why the last failed check failed; empty after a success. Never contains a secret.
   std::string last_error;
+  /// Why the server refuses this client's connections (wrong password, unknown database, ACL),
+  /// with the server's reason; empty when it does not. Set by the pool, not by the PING.
+  std::string refusal;
   /// "valkey" or "redis", from INFO server.
   std::string server_name;
   /// valkey_version when the server reports one, else redis_version. Valkey reports a fixed
