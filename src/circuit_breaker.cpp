@@ -3,6 +3,7 @@
 #include "airport/cache/circuit_breaker.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -273,6 +274,26 @@ void CircuitBreaker::record_allowed_locked(Permit permit, bool failure, CircuitS
         },
         from);
   }
+}
+
+void CircuitBreaker::record_unanswered(Permit permit) noexcept {
+  if (permit.kind_ != Permit::Kind::Probe)
+    return;
+  auto word = state_.load(std::memory_order_acquire);
+  // Only a grant of this very half-open period can be handed back; a later period has its own.
+  while (state_of(word) == CircuitState::HalfOpen && generation_of(word) == permit.generation_ &&
+         issued_of(word) > 0) {
+    if (state_.compare_exchange_weak(word, word - (std::uint64_t{1} << kIssuedShift),
+                                     std::memory_order_acq_rel, std::memory_order_acquire)) {
+      return;
+    }
+  }
+}
+
+void CircuitBreaker::expire_open_period() noexcept {
+  const std::lock_guard lock(mutex_);
+  if (state_of(state_.load(std::memory_order_acquire)) == CircuitState::Open)
+    open_until_.store(std::numeric_limits<Clock::duration::rep>::min(), std::memory_order_relaxed);
 }
 
 void CircuitBreaker::force_close() noexcept {

@@ -311,6 +311,63 @@ TEST(CircuitBreaker, ForceCloseOfAClosedBreakerIsNotATransition) {
 
 // --- listener ----------------------------------------------------------------------------------
 
+TEST(CircuitBreaker, ExpiringTheOpenPeriodMovesToHalfOpenWithTheProbeLimit) {
+  ManualClock clock;
+  CircuitBreaker breaker{kOptions, {}, clock};
+  fail(breaker, 5);
+  ASSERT_EQ(breaker.state(), CircuitState::Open);
+  breaker.expire_open_period();
+  // Not closed: the probes still decide, and only half_open_max_calls of them go out.
+  EXPECT_EQ(breaker.state(), CircuitState::Open);
+  std::vector<CircuitBreaker::Permit> probes;
+  for (int i = 0; i < 10; ++i)
+    probes.push_back(breaker.try_acquire());
+  int granted = 0;
+  for (const auto& permit : probes)
+    granted += permit.kind() == Kind::Probe ? 1 : 0;
+  EXPECT_EQ(granted, kOptions.half_open_max_calls);
+  EXPECT_EQ(breaker.state(), CircuitState::HalfOpen);
+}
+
+TEST(CircuitBreaker, ExpiringTheOpenPeriodOfAClosedBreakerDoesNothing) {
+  ManualClock clock;
+  CircuitBreaker breaker{kOptions, {}, clock};
+  breaker.expire_open_period();
+  fail(breaker, 5);
+  EXPECT_EQ(breaker.state(), CircuitState::Open);
+  EXPECT_EQ(breaker.try_acquire().kind(), Kind::Rejected);
+}
+
+TEST(CircuitBreaker, AnUnansweredProbeHandsItsSlotBack) {
+  ManualClock clock;
+  CircuitBreaker breaker{kOptions, {}, clock};
+  fail(breaker, 5);
+  clock.advance(kOptions.recovery_timeout);
+  const auto first = breaker.try_acquire();
+  const auto second = breaker.try_acquire();
+  const auto third = breaker.try_acquire();
+  ASSERT_EQ(third.kind(), Kind::Probe);
+  ASSERT_EQ(breaker.try_acquire().kind(), Kind::Rejected);
+  breaker.record_unanswered(third);
+  const auto again = breaker.try_acquire();
+  EXPECT_EQ(again.kind(), Kind::Probe);
+  EXPECT_EQ(breaker.state(), CircuitState::HalfOpen);
+  breaker.record_success(first);
+  breaker.record_success(second);
+  breaker.record_success(again);
+  EXPECT_EQ(breaker.state(), CircuitState::Closed);
+}
+
+TEST(CircuitBreaker, AnUnansweredCallWhileClosedCountsNeitherWay) {
+  ManualClock clock;
+  CircuitBreaker breaker{kOptions, {}, clock};
+  fail(breaker, 4);
+  for (int i = 0; i < 100; ++i)
+    breaker.record_unanswered(breaker.try_acquire());
+  EXPECT_EQ(breaker.snapshot().consecutive_failures, 4);
+  EXPECT_EQ(breaker.state(), CircuitState::Closed);
+}
+
 TEST(CircuitBreaker, CallsTheListenerExactlyOncePerTransitionWithFromAndTo) {
   ManualClock clock;
   TransitionLog log;

@@ -147,6 +147,17 @@ class CircuitBreaker {
   /// breaker (threshold, rate, or any probe failure). No-op for a Rejected or stale permit.
   void record_failure(Permit permit) noexcept;
 
+  /// The call never reached the server for a reason of our own making (an empty pool, a
+  /// reconnect backoff): neither a success nor a failure. A probe hands its slot back so the
+  /// half-open period is not left waiting for a verdict that never comes; otherwise a no-op.
+  void record_unanswered(Permit permit) noexcept;
+
+  /// Ends an open period now: the next try_acquire() moves to half-open and its probes decide,
+  /// with the usual half_open_max_calls limit. For a health check that sees the server answer
+  /// again; unlike force_close() it cannot let a flood of calls at a server that still fails.
+  /// No-op unless open.
+  void expire_open_period() noexcept;
+
   /// Closes the breaker now from open or half-open, e.g. when the background PING succeeds
   /// again. Counted and reported as a transition; no-op when already closed.
   void force_close() noexcept;
