@@ -1,40 +1,33 @@
 #include "airport/cache/manager.hpp"
 
+#include <algorithm>
 #include <array>
 #include <condition_variable>
-#include <deque>
+#include <limits>
 #include <mutex>
-#include <random>
 #include <thread>
 #include <unordered_map>
 
 #include <fmt/format.h>
 
+#include "airport/cache/deadline.hpp"
 #include "airport/cache/errors.hpp"
 #include "airport/cache/fallback_cache.hpp"
 #include "airport/cache/logging.hpp"
+#include "airport/cache/patterns/lock.hpp"
 #include "airport/cache/valkey_client.hpp"
+#include "invalidation_journal.hpp"
+#include "log_limiter.hpp"
 
 namespace airport::cache {
 namespace {
 
+using namespace std::chrono_literals;
 using Milliseconds = std::chrono::milliseconds;
+using Steady = std::chrono::steady_clock;
 
-// A cached "not found" of get_or_compute's negative caching. NUL bytes at both ends keep it
-// apart from any JSON, decimal or text a codec writes.
-constexpr std::string_view not_found_marker{"\0airport-cache:not-found\0", 25};
-
-const Script& release_lock_script() {
-  static const Script script{
-      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) "
-      "else return 0 end"};
-  return script;
-}
-
-std::string random_token() {
-  thread_local std::mt19937_64 generator{std::random_device{}()};
-  return fmt::format("{:016x}{:016x}", generator(), generator());
-}
+// How many keys one journal replay step UNLINKs, and how many one namespace SCAN step asks for.
+constexpr std::size_t replay_batch_size = 500;
 
 // The manager's own client: its connections never wait longer than one operation may take.
 ValkeyConfig client_config(ValkeyConfig config) {
@@ -49,12 +42,11 @@ ValkeyConfig validated(ValkeyConfig config) {
   return config;
 }
 
-// An invalidation made while Valkey was unavailable, replayed when it is back.
-struct JournalEntry {
-  enum class Kind { Delete, Pattern, ExpireAt } kind;
-  std::string key;  // the key, or the pattern
-  std::chrono::system_clock::time_point expire_at{};
-};
+// The key that holds get_or_compute's cached "not found", apart from the value, so that get()
+// and exists() never see it.
+std::string not_found_key(std::string_view key, std::size_t max_key_length) {
+  return shorten_key(std::string{key} + ":not-found", max_key_length);
+}
 
 // One in-flight loader run, shared by every caller waiting for the same key.
 struct Flight {
@@ -63,6 +55,26 @@ struct Flight {
   bool done = false;
   std::optional<std::string> value;
   std::exception_ptr error;
+};
+
+// The keys whose loader runs on this thread, per manager: a loader that asks for its own key
+// again would wait for itself for ever.
+thread_local std::vector<std::pair<const void*, std::string>> keys_loading_here;
+
+class LoadingHere {
+ public:
+  LoadingHere(const void* manager, std::string_view key) {
+    keys_loading_here.emplace_back(manager, key);
+  }
+  ~LoadingHere() { keys_loading_here.pop_back(); }
+  LoadingHere(const LoadingHere&) = delete;
+  LoadingHere& operator=(const LoadingHere&) = delete;
+
+  static bool contains(const void* manager, std::string_view key) {
+    return std::any_of(keys_loading_here.begin(), keys_loading_here.end(), [&](const auto& entry) {
+      return entry.first == manager && entry.second == key;
+    });
+  }
 };
 
 }  // namespace
@@ -76,6 +88,7 @@ nlohmann::json CacheHealth::to_json() const {
           {"role", server.role},
           {"round_trip_us", server.round_trip.count()},
           {"last_error", server.last_error},
+          {"refusal", server.refusal},
           {"pool_open", server.pool_open},
           {"pool_idle", server.pool_idle},
           {"journal_pending", journal_pending},
@@ -97,7 +110,10 @@ struct CacheManager::Impl {
         budget{options.retry_budget, clock},
         fallback{config.fallback, clock},
         jitter{config.ttl_jitter},
-        keys{config} {
+        keys{config},
+        journal{config.fallback.journal_max_entries,
+                options.journal_overflow == JournalOverflow::InvalidateNamespace,
+                config.key_prefix} {
     breaker.set_listener([this](CircuitState from, CircuitState to) { on_transition(from, to); });
   }
 
@@ -108,9 +124,6 @@ struct CacheManager::Impl {
     } else {
       logger->info("circuit {} -> {} ({})", to_string(from), to_string(to), config.endpoint());
     }
-    // Back to closed: before normal traffic, replay the journal and drop the fallback's copies.
-    if (to == CircuitState::Closed)
-      recovery_pending.store(true, std::memory_order_release);
     if (options.on_circuit_change)
       options.on_circuit_change(from, to);
   }
@@ -139,7 +152,14 @@ struct CacheManager::Impl {
       throw std::invalid_argument(
           fmt::format("CacheManager: TTL must be positive, got {} ms", ttl.base().count()));
     }
-    return ttl.jittered() ? jitter.jittered(ttl.base()) : ttl.base();
+    const Milliseconds base = std::min(ttl.base(), Ttl::longest);
+    return std::min(ttl.jittered() ? jitter.jittered(base) : base, Ttl::longest);
+  }
+
+  // The deadline of the call this thread is in: its DeadlineScope, else operation_timeout from
+  // now. Every public operation opens a scope, so retries and the client share one budget.
+  [[nodiscard]] Steady::time_point call_deadline() const {
+    return DeadlineScope::bound(Steady::now(), config.operation_timeout);
   }
 
   // Runs `operation` against the server under the breaker, with retries inside the operation
@@ -149,21 +169,41 @@ struct CacheManager::Impl {
     const CircuitBreaker::Permit permit = breaker.try_acquire();
     if (!permit)
       return Outcome::Unavailable;  // open: no syscall at all
-    if (recovery_pending.load(std::memory_order_acquire) && !recover()) {
-      breaker.record_failure(permit);
-      return Outcome::Unavailable;
+    const DeadlineScope scope{call_deadline()};
+    if (!journal.empty()) {
+      switch (recover()) {
+        case Recovery::Done:
+          break;
+        case Recovery::Unfinished:
+          // Another caller replays, or this call's time went to the replay: serve degraded
+          // until Valkey owes nothing. Not the server's fault, so not the breaker's business.
+          breaker.record_unanswered(permit);
+          return Outcome::Unavailable;
+        case Recovery::Failed:
+          breaker.record_failure(permit);
+          return Outcome::Unavailable;
+      }
     }
     budget.record_request();
-    const auto deadline = clock.now() + config.operation_timeout;
+    // The retry policy reasons in the manager's clock (a ManualClock in tests); the scope's
+    // remaining time converts into it.
+    const auto deadline = clock.now() + (*DeadlineScope::current() - Steady::now());
     for (int attempts = 1;; ++attempts) {
       try {
         operation(*client);
         breaker.record_success(permit);
         return Outcome::Ok;
+      } catch (const RefusedError& error) {
+        // Not an outage: the server refuses our credentials or database. Degrade, say so loudly
+        // (rate-limited), and keep the breaker from hammering it.
+        stats.record_error(ErrorCategory::Config);
+        log_limited(spdlog::level::err, "refused", error.what());
+        breaker.record_failure(permit);
+        return Outcome::Unavailable;
       } catch (const ReplyError& error) {
         breaker.record_success(permit);  // the server answered: it is up
         stats.record_error(ErrorCategory::Reply);
-        logger->warn("{}", error.what());
+        log_limited(spdlog::level::warn, "reply", error.what());
         return Outcome::ServerRefused;
       } catch (const Error& error) {
         const auto delay =
@@ -172,7 +212,12 @@ struct CacheManager::Impl {
           // Counted once per operation, by the error that ended it.
           stats.record_error(error.category());
           logger->debug("giving up after {} attempts: {}", attempts, error.what());
-          breaker.record_failure(permit);
+          // Our own queue (every pooled connection busy) says nothing about the server.
+          if (error.category() == ErrorCategory::Pool) {
+            breaker.record_unanswered(permit);
+          } else {
+            breaker.record_failure(permit);
+          }
           return Outcome::Unavailable;
         }
         std::this_thread::sleep_for(*delay);
@@ -180,95 +225,118 @@ struct CacheManager::Impl {
     }
   }
 
-  // Records an operation's latency from `start`.
+  void log_limited(spdlog::level::level_enum level, std::string_view cause,
+                   std::string_view message) {
+    if (const auto repeats = log_limiter.admit(cause)) {
+      if (*repeats > 0) {
+        logger->log(level, "{} ({} more like it since the last line)", message, *repeats);
+      } else {
+        logger->log(level, "{}", message);
+      }
+    }
+  }
+
+  // Records an operation's latency from `start`: exactly once per public call.
   void timed(Operation kind, Clock::time_point start) {
     stats.record_latency(kind, clock.now() - start);
   }
 
-  void journal_add(JournalEntry entry) {
-    {
-      std::lock_guard lock{journal_mutex};
-      if (journal.size() >= config.fallback.journal_max_entries) {
-        ++journal_overflowed;
-        stats.record_journal_overflow();
-        if (journal_overflowed == 1) {
-          logger->error(
-              "invalidation journal full ({} entries): later invalidations made while Valkey is "
-              "unavailable cannot be replayed; affected keys may be stale until they expire",
-              config.fallback.journal_max_entries);
-        }
-      } else {
-        journal.push_back(std::move(entry));
-      }
-    }
-    recovery_pending.store(true, std::memory_order_release);
+  void journal_key(std::string_view key) {
+    if (journal.add_key(key))
+      log_overflow();
   }
 
-  // Replays the journal to Valkey and drops the fallback's entries: Valkey is the source of
-  // truth again. Runs once; concurrent callers wait for it. Returns false when Valkey failed.
-  bool recover() {
-    std::lock_guard replay_lock{recovery_mutex};
-    if (!recovery_pending.load(std::memory_order_acquire))
-      return true;
-    std::deque<JournalEntry> entries;
-    std::size_t overflowed = 0;
-    {
-      std::lock_guard lock{journal_mutex};
-      entries.swap(journal);
-      overflowed = std::exchange(journal_overflowed, 0);
+  void journal_pattern(std::string_view pattern) {
+    if (journal.add_pattern(pattern))
+      log_overflow();
+  }
+
+  void log_overflow() {
+    stats.record_journal_overflow();
+    if (options.journal_overflow == JournalOverflow::InvalidateNamespace) {
+      logger->error(
+          "invalidation journal full ({} keys): on recovery every key under '{}' is removed from "
+          "Valkey (SCAN + UNLINK) before traffic resumes",
+          config.fallback.journal_max_entries, config.key_prefix.empty() ? "*" : config.key_prefix);
+    } else {
+      logger->error(
+          "invalidation journal full ({} keys): later invalidations made while Valkey is "
+          "unavailable are dropped (journal_overflow = AcceptStale); those keys may be stale "
+          "until they expire",
+          config.fallback.journal_max_entries);
     }
+  }
+
+  enum class Recovery { Done, Unfinished, Failed };
+
+  // Replays the journal to Valkey within the current deadline, one batch at a time, and drops
+  // the fallback's entries once Valkey owes nothing: Valkey is the source of truth again. One
+  // caller replays; the others do not wait for it (they are served degraded meanwhile).
+  Recovery recover() {
+    std::unique_lock replay_lock{recovery_mutex, std::try_to_lock};
+    if (!replay_lock.owns_lock())
+      return Recovery::Unfinished;
     std::size_t replayed = 0;
-    try {
-      while (replayed < entries.size())
-        replayed += replay_from(entries, replayed);
-    } catch (const Error& error) {
-      logger->warn("journal replay to {} stopped after {} of {} entries: {}", config.endpoint(),
-                   replayed, entries.size(), error.what());
-      std::lock_guard lock{journal_mutex};
-      journal.insert(journal.begin(), entries.begin() + static_cast<std::ptrdiff_t>(replayed),
-                     entries.end());
-      journal_overflowed += overflowed;
-      stats.record_journal_replayed(replayed);
-      return false;
+    Recovery result = Recovery::Done;
+    for (;;) {
+      if (Steady::now() >= *DeadlineScope::current()) {
+        result = Recovery::Unfinished;
+        break;
+      }
+      detail::InvalidationJournal::Batch batch = journal.take(replay_batch_size);
+      if (batch.kind == detail::InvalidationJournal::Batch::Kind::None)
+        break;
+      try {
+        std::string next_cursor = replay(batch);
+        replayed += batch.kind == detail::InvalidationJournal::Batch::Kind::Keys ? batch.keys.size()
+                    : batch.kind == detail::InvalidationJournal::Batch::Kind::Pattern ? 1
+                                                                                      : 0;
+        journal.done(batch, next_cursor);
+      } catch (const Error& error) {
+        log_limited(
+            spdlog::level::warn, "replay",
+            fmt::format("journal replay to {} stopped: {}", config.endpoint(), error.what()));
+        journal.put_back(std::move(batch));
+        result = Recovery::Failed;
+        break;
+      }
     }
     stats.record_journal_replayed(replayed);
-    fallback.clear();
-    recovery_pending.store(false, std::memory_order_release);
-    if (replayed > 0 || overflowed > 0) {
-      logger->info("recovered: replayed {} invalidations to {}{}", replayed, config.endpoint(),
-                   overflowed > 0 ? fmt::format(", {} were lost to journal overflow", overflowed)
-                                  : std::string{});
+    if (result == Recovery::Done) {
+      // Entries added after the last take() are still pending: the next caller replays them.
+      if (!journal.empty())
+        return Recovery::Unfinished;
+      fallback.clear();
+      if (replayed > 0)
+        logger->info("recovered: replayed {} invalidations to {}", replayed, config.endpoint());
     }
-    return true;
+    return result;
   }
 
-  // Replays entries[first]; a run of deletes goes as batched UNLINKs (order among deletes does
-  // not matter; order against expires and patterns is kept). Returns how many it replayed.
-  std::size_t replay_from(const std::deque<JournalEntry>& entries, std::size_t first) {
-    const JournalEntry& entry = entries[first];
-    switch (entry.kind) {
-      case JournalEntry::Kind::Delete: {
-        std::vector<std::string_view> keys;
-        for (std::size_t i = first;
-             i < entries.size() && entries[i].kind == JournalEntry::Kind::Delete &&
-             keys.size() < 500;
-             ++i) {
-          keys.push_back(entries[i].key);
-        }
+  // Sends one batch. Returns the namespace sweep's next cursor ("0" otherwise).
+  std::string replay(const detail::InvalidationJournal::Batch& batch) {
+    using Kind = detail::InvalidationJournal::Batch::Kind;
+    switch (batch.kind) {
+      case Kind::Keys: {
+        const std::vector<std::string_view> keys(batch.keys.begin(), batch.keys.end());
         client->unlink(keys);
-        return keys.size();
+        return "0";
       }
-      case JournalEntry::Kind::Pattern:
-        unlink_matching(entry.key);
-        return 1;
-      case JournalEntry::Kind::ExpireAt: {
-        const auto at =
-            std::chrono::duration_cast<Milliseconds>(entry.expire_at.time_since_epoch()).count();
-        client->command("PEXPIREAT", entry.key, std::to_string(at));
-        return 1;
+      case Kind::Pattern:
+        unlink_matching(batch.pattern);
+        return "0";
+      case Kind::Namespace: {
+        Client::ScanPage page = client->scan(batch.cursor, batch.pattern, replay_batch_size);
+        if (!page.keys.empty()) {
+          const std::vector<std::string_view> keys(page.keys.begin(), page.keys.end());
+          client->unlink(keys);
+        }
+        return page.cursor;
       }
+      case Kind::None:
+        break;
     }
-    return 1;
+    return "0";
   }
 
   std::size_t unlink_matching(std::string_view pattern) {
@@ -276,16 +344,67 @@ struct CacheManager::Impl {
     client->scan_all(
         pattern,
         [&](const std::vector<std::string>& batch) {
-          std::vector<std::string_view> keys(batch.begin(), batch.end());
+          const std::vector<std::string_view> keys(batch.begin(), batch.end());
           removed += static_cast<std::size_t>(client->unlink(keys));
         },
-        500);
+        replay_batch_size);
     return removed;
   }
 
   void remember(std::string_view key, std::string_view value, Milliseconds ttl) {
     if (config.fallback.enabled)
       fallback.set(key, value, ttl);
+  }
+
+  // --- the operations, untimed: the public members and get_or_compute time them once ------
+
+  std::optional<std::string> read(std::string_view key) {
+    std::optional<std::string> value;
+    const auto outcome = guarded([&](Client& c) { value = c.get(key); }, true);
+    if (outcome == Outcome::Unavailable) {
+      stats.record_degraded();
+      value = config.fallback.enabled ? fallback.get(key) : std::nullopt;
+    } else if (outcome == Outcome::ServerRefused) {
+      value.reset();
+    }
+    value ? stats.record_hit() : stats.record_miss();
+    return value;
+  }
+
+  bool write(std::string_view key, std::string_view value, Milliseconds expiry) {
+    const auto outcome = guarded([&](Client& c) { c.set(key, value, {.ttl = expiry}); }, true);
+    switch (outcome) {
+      case Outcome::Ok:
+        remember(key, value, expiry);
+        stats.record_set();
+        return true;
+      case Outcome::Unavailable:
+        stats.record_degraded();
+        remember(key, value, expiry);
+        // The write never reached Valkey (or we cannot tell), which may still hold an older
+        // value: it must forget it before anyone reads there again.
+        journal_key(key);
+        return false;
+      case Outcome::ServerRefused:
+        // Refused (OOM, ...): the value exists nowhere, and the one it was meant to replace
+        // must not be served either. DEL needs no memory, so it works under noeviction.
+        forget(key);
+        return false;
+    }
+    return false;
+  }
+
+  // Removes the key from Valkey and the fallback; journals it when Valkey cannot be told.
+  bool forget(std::string_view key) {
+    long long removed = 0;
+    const auto outcome = guarded([&](Client& c) { removed = c.del(key); }, true);
+    const bool in_fallback = fallback.erase(key);
+    if (outcome == Outcome::Unavailable) {
+      stats.record_degraded();
+      journal_key(key);
+      removed = in_fallback ? 1 : 0;
+    }
+    return removed > 0;
   }
 
   ValkeyConfig config;
@@ -299,12 +418,9 @@ struct CacheManager::Impl {
   FallbackCache fallback;
   TTLCalculator jitter;
   CacheKeyManager keys;
-
-  mutable std::mutex journal_mutex;
-  std::deque<JournalEntry> journal;
-  std::size_t journal_overflowed = 0;
+  detail::InvalidationJournal journal;
+  detail::LogLimiter log_limiter{std::chrono::seconds{10}};
   std::mutex recovery_mutex;
-  std::atomic<bool> recovery_pending{false};
 
   std::mutex flights_mutex;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights;
@@ -322,9 +438,10 @@ CacheManager::CacheManager(ValkeyConfig config, CacheManagerOptions options)
   ClientOptions client_options{.logger = impl.logger};
   if (impl.options.health_check_closes_circuit) {
     // Every check, not only changes: the breaker may open after the server already came back.
+    // The check only ends the open period; the half-open probes still decide, with their limit.
     client_options.on_health_check = [&impl](const HealthStatus& status) {
-      if (status.up && impl.breaker.state() != CircuitState::Closed)
-        impl.breaker.force_close();
+      if (status.up && status.refusal.empty() && impl.breaker.state() == CircuitState::Open)
+        impl.breaker.expire_open_period();
     };
   }
   impl.client = std::make_shared<ValkeyClient>(client_config(impl.config), client_options);
@@ -338,19 +455,34 @@ CacheManager::CacheManager(std::shared_ptr<Client> client, ValkeyConfig config,
   impl_->client = std::move(client);
 }
 
-CacheManager::~CacheManager() = default;
+CacheManager::~CacheManager() {
+  Impl& impl = *impl_;
+  if (impl.journal.empty())
+    return;
+  // One last replay, bounded like any operation: the next process must not read what this one
+  // invalidated. Whatever is left is said loudly, with its count.
+  const auto deadline = Steady::now() + impl.config.operation_timeout;
+  const DeadlineScope scope{deadline};
+  try {
+    // The pool may still be in its reconnect backoff after an outage: try again until the
+    // deadline rather than give up on the first fast failure.
+    while (impl.recover() != Impl::Recovery::Done && Steady::now() + 10ms < deadline)
+      std::this_thread::sleep_for(10ms);
+  } catch (...) {  // NOLINT(bugprone-empty-catch): never throw from a destructor; logged below
+  }
+  if (const std::size_t left = impl.journal.pending(); left > 0) {
+    impl.logger->error(
+        "CacheManager destroyed with {} invalidations Valkey at {} never received; those keys "
+        "may be stale there until they expire",
+        left, impl.config.endpoint());
+  }
+}
 
 std::optional<std::string> CacheManager::get(std::string_view key) {
   Impl& impl = *impl_;
   impl.validate_key(key);
   const auto start = impl.clock.now();
-  std::optional<std::string> value;
-  const auto outcome = impl.guarded([&](Client& client) { value = client.get(key); }, true);
-  if (outcome == Impl::Outcome::Unavailable) {
-    impl.stats.record_degraded();
-    value = impl.config.fallback.enabled ? impl.fallback.get(key) : std::nullopt;
-  }
-  value ? impl.stats.record_hit() : impl.stats.record_miss();
+  std::optional<std::string> value = impl.read(key);
   impl.timed(Operation::Get, start);
   return value;
 }
@@ -361,36 +493,19 @@ bool CacheManager::set(std::string_view key, std::string_view value, Ttl ttl) {
   impl.validate_value(key, value);
   const Milliseconds expiry = impl.resolve(ttl);
   const auto start = impl.clock.now();
-  const auto outcome =
-      impl.guarded([&](Client& client) { client.set(key, value, {.ttl = expiry}); }, true);
-  impl.remember(key, value, expiry);
-  if (outcome == Impl::Outcome::Unavailable) {
-    impl.stats.record_degraded();
-    // The write never reached Valkey, which may still hold an older value: invalidate it there
-    // on recovery rather than let the old value come back.
-    impl.journal_add({JournalEntry::Kind::Delete, std::string{key}});
-  }
-  if (outcome == Impl::Outcome::Ok)
-    impl.stats.record_set();
+  const bool stored = impl.write(key, value, expiry);
   impl.timed(Operation::Set, start);
-  return outcome == Impl::Outcome::Ok;
+  return stored;
 }
 
 bool CacheManager::del(std::string_view key) {
   Impl& impl = *impl_;
   impl.validate_key(key);
   const auto start = impl.clock.now();
-  long long removed = 0;
-  const auto outcome = impl.guarded([&](Client& client) { removed = client.del(key); }, true);
-  const bool in_fallback = impl.fallback.erase(key);
-  if (outcome == Impl::Outcome::Unavailable) {
-    impl.stats.record_degraded();
-    impl.journal_add({JournalEntry::Kind::Delete, std::string{key}});
-    removed = in_fallback ? 1 : 0;
-  }
+  const bool removed = impl.forget(key);
   impl.stats.record_delete();
   impl.timed(Operation::Delete, start);
-  return removed > 0;
+  return removed;
 }
 
 bool CacheManager::exists(std::string_view key) {
@@ -424,7 +539,7 @@ std::optional<Milliseconds> CacheManager::ttl(std::string_view key) {
 bool CacheManager::expire(std::string_view key, Milliseconds ttl) {
   Impl& impl = *impl_;
   impl.validate_key(key);
-  impl.resolve(Ttl::exact(ttl));  // validates
+  ttl = impl.resolve(Ttl::exact(ttl));  // validates and saturates
   const auto start = impl.clock.now();
   bool existed = false;
   const auto outcome =
@@ -432,8 +547,9 @@ bool CacheManager::expire(std::string_view key, Milliseconds ttl) {
   const bool in_fallback = impl.fallback.expire(key, ttl);
   if (outcome == Impl::Outcome::Unavailable) {
     impl.stats.record_degraded();
-    impl.journal_add(
-        {JournalEntry::Kind::ExpireAt, std::string{key}, std::chrono::system_clock::now() + ttl});
+    // Replaying an expiry later could keep an old value that was overwritten meanwhile; forgetting
+    // the key is always safe for a cache.
+    impl.journal_key(key);
     existed = in_fallback;
   }
   impl.timed(Operation::Expire, start);
@@ -483,28 +599,32 @@ bool CacheManager::mset(std::span<const std::pair<std::string_view, std::string_
     const std::string px = std::to_string(expiries.back().count());
     pipeline.add("SET", key, value, "PX", px);
   }
-  bool all_stored = true;
+  std::vector<bool> refused(items.size(), false);
   const auto outcome = impl.guarded(
       [&](Client& client) {
-        for (const Reply& reply : client.execute(pipeline)) {
-          if (reply.is_error())
-            throw ReplyError("MSET (pipelined SET) refused: " + reply.text());
-        }
+        const std::vector<Reply> replies = client.execute(pipeline);
+        for (std::size_t i = 0; i < replies.size(); ++i)
+          refused[i] = replies[i].is_error();
       },
       true);
+  bool all_stored = outcome == Impl::Outcome::Ok;
   for (std::size_t i = 0; i < items.size(); ++i) {
-    impl.remember(items[i].first, items[i].second, expiries[i]);
-    if (outcome == Impl::Outcome::Unavailable) {
-      impl.journal_add({JournalEntry::Kind::Delete, std::string{items[i].first}});
+    const auto& [key, value] = items[i];
+    if (outcome == Impl::Outcome::Ok && refused[i]) {
+      // The server refused this one (OOM, ...): neither it nor the value it replaces is served.
+      all_stored = false;
+      impl.stats.record_error(ErrorCategory::Reply);
+      impl.forget(key);
+      continue;
     }
+    impl.remember(key, value, expiries[i]);
+    if (outcome == Impl::Outcome::Unavailable)
+      impl.journal_key(key);
+    else
+      impl.stats.record_set();
   }
   if (outcome == Impl::Outcome::Unavailable)
     impl.stats.record_degraded();
-  all_stored = outcome == Impl::Outcome::Ok;
-  if (all_stored) {
-    for (std::size_t i = 0; i < items.size(); ++i)
-      impl.stats.record_set();
-  }
   impl.timed(Operation::MSet, start);
   return all_stored;
 }
@@ -521,7 +641,7 @@ std::size_t CacheManager::invalidate_pattern(std::string_view pattern) {
   const std::size_t in_fallback = impl.fallback.erase_matching(pattern);
   if (outcome == Impl::Outcome::Unavailable) {
     impl.stats.record_degraded();
-    impl.journal_add({JournalEntry::Kind::Pattern, std::string{pattern}});
+    impl.journal_pattern(pattern);
     removed = in_fallback;
   }
   impl.timed(Operation::InvalidatePattern, start);
@@ -532,7 +652,7 @@ void CacheManager::discard_undecodable(std::string_view key) {
   Impl& impl = *impl_;
   impl.stats.record_error(ErrorCategory::Serialization);
   impl.logger->warn("value of '{}' does not decode as the requested type; deleted", key);
-  del(key);
+  impl.forget(key);
 }
 
 std::optional<std::string> CacheManager::compute_bytes(
@@ -540,51 +660,89 @@ std::optional<std::string> CacheManager::compute_bytes(
     const std::function<std::optional<std::string>()>& loader) {
   Impl& impl = *impl_;
   impl.validate_key(key);
+  if (LoadingHere::contains(&impl, key)) {
+    throw std::logic_error(fmt::format(
+        "CacheManager::get_or_compute: the loader of '{}' asked for '{}' again on the same "
+        "thread; it would wait for itself for ever",
+        key, key));
+  }
   const auto start = impl.clock.now();
-  const std::string key_text{key};
+  // Every exit is timed once, whatever the path: a hit, a cached "not found", a waiter, a
+  // loader that throws.
+  struct TimeOnExit {
+    Impl& impl;
+    Clock::time_point start;
+    ~TimeOnExit() { impl.timed(Operation::GetOrCompute, start); }
+  } time_on_exit{impl, start};
 
-  // 1. The cache, with an XFetch early-refresh draw when asked for.
+  const std::string key_text{key};
+  const bool negative_caching = options.negative_ttl > Milliseconds::zero();
+  const std::string negative_key =
+      negative_caching ? not_found_key(key, impl.config.max_key_length) : std::string{};
+  // The cache I/O of one call (the read, then the write) shares one operation_timeout; the
+  // loader's own time is not charged to it.
+  auto budget_left = impl.config.operation_timeout;
+
+  // 1. The cache, with an XFetch early-refresh draw and the "not found" marker when asked for.
   std::optional<std::string> cached;
+  bool cached_not_found = false;
   bool refresh_early = false;
-  if (options.early_refresh_beta > 0.0) {
-    std::optional<Milliseconds> remaining;
-    const auto outcome = impl.guarded(
-        [&](Client& client) {
-          Pipeline pipeline;
-          pipeline.add("GET", key).add("PTTL", key);
-          auto replies = client.execute(pipeline);
-          cached = std::move(replies[0]).as_optional_string();
-          if (replies[1].is_integer() && replies[1].as_integer() > 0) {
-            remaining = Milliseconds{replies[1].as_integer()};
-          }
-        },
-        true);
-    if (outcome == Impl::Outcome::Unavailable) {
-      impl.stats.record_degraded();
-      cached = impl.config.fallback.enabled ? impl.fallback.get(key) : std::nullopt;
-    }
-    if (cached && remaining) {
-      std::chrono::nanoseconds delta{0};
-      {
-        std::lock_guard lock{impl.compute_times_mutex};
-        if (const auto found = impl.compute_times.find(key_text);
-            found != impl.compute_times.end()) {
-          delta = found->second;
-        }
+  {
+    const auto read_start = Steady::now();
+    const DeadlineScope scope{read_start + budget_left};
+    if (options.early_refresh_beta > 0.0 || negative_caching) {
+      std::optional<Milliseconds> remaining;
+      const auto outcome = impl.guarded(
+          [&](Client& client) {
+            Pipeline pipeline;
+            pipeline.add("GET", key);
+            if (options.early_refresh_beta > 0.0)
+              pipeline.add("PTTL", key);
+            if (negative_caching)
+              pipeline.add("EXISTS", negative_key);
+            auto replies = client.execute(pipeline);
+            if (replies[0].is_error())
+              throw ReplyError("GET " + key_text + ": " + replies[0].text());
+            cached = std::move(replies[0]).as_optional_string();
+            std::size_t next = 1;
+            if (options.early_refresh_beta > 0.0) {
+              if (replies[next].is_integer() && replies[next].as_integer() > 0)
+                remaining = Milliseconds{replies[next].as_integer()};
+              ++next;
+            }
+            if (negative_caching)
+              cached_not_found = replies[next].is_integer() && replies[next].as_integer() > 0;
+          },
+          true);
+      if (outcome == Impl::Outcome::Unavailable) {
+        impl.stats.record_degraded();
+        cached = impl.config.fallback.enabled ? impl.fallback.get(key) : std::nullopt;
+        cached_not_found =
+            negative_caching && impl.config.fallback.enabled && impl.fallback.exists(negative_key);
       }
-      refresh_early =
-          delta > std::chrono::nanoseconds::zero() &&
-          impl.jitter.should_refresh_early(*remaining, delta, options.early_refresh_beta);
+      cached ? impl.stats.record_hit() : impl.stats.record_miss();
+      if (cached && remaining && options.early_refresh_beta > 0.0) {
+        std::chrono::nanoseconds delta{0};
+        {
+          std::lock_guard lock{impl.compute_times_mutex};
+          if (const auto found = impl.compute_times.find(key_text);
+              found != impl.compute_times.end()) {
+            delta = found->second;
+          }
+        }
+        refresh_early =
+            delta > std::chrono::nanoseconds::zero() &&
+            impl.jitter.should_refresh_early(*remaining, delta, options.early_refresh_beta);
+      }
+    } else {
+      cached = impl.read(key);
     }
-  } else {
-    cached = get(key);
+    budget_left -= std::chrono::duration_cast<Milliseconds>(Steady::now() - read_start);
   }
-  if (cached && !refresh_early) {
-    if (cached == not_found_marker)
-      return std::nullopt;
-    impl.timed(Operation::GetOrCompute, start);
+  if (cached && !refresh_early)
     return cached;
-  }
+  if (!cached && cached_not_found)
+    return std::nullopt;
 
   // 2. Single flight: one loader run per key in this process; the others wait for it.
   std::shared_ptr<Flight> flight;
@@ -600,7 +758,7 @@ std::optional<std::string> CacheManager::compute_bytes(
   if (!leader) {
     // A refresh already running: serve the still-valid value instead of waiting.
     if (cached)
-      return cached == not_found_marker ? std::nullopt : cached;
+      return cached;
     std::unique_lock lock{flight->mutex};
     flight->done_signal.wait(lock, [&] { return flight->done; });
     if (flight->error)
@@ -623,36 +781,40 @@ std::optional<std::string> CacheManager::compute_bytes(
   };
 
   try {
-    // 3. Across processes: only the rebuild lock's holder runs the loader.
-    std::string lock_key, token;
-    bool lock_held = false;
+    // 3. Across processes: only the rebuild lock's holder runs the loader. The lease releases
+    // the lock on every way out of this block, a throwing loader included.
+    std::optional<LockLease> rebuild_lock;
     if (options.rebuild_lock) {
-      lock_key = shorten_key(key_text + ":rebuild-lock", impl.config.max_key_length);
-      token = random_token();
+      const std::string lock_key =
+          shorten_key(key_text + ":rebuild-lock", impl.config.max_key_length);
+      bool held_elsewhere = false;
       const auto outcome = impl.guarded(
           [&](Client& client) {
-            lock_held = client.set(
-                lock_key, token, {.ttl = options.lock_ttl, .condition = SetCondition::IfNotExists});
+            rebuild_lock = DistributedLock{client}.try_acquire(
+                lock_key, {.ttl = options.lock_ttl, .fencing_ttl = options.lock_ttl});
+            held_elsewhere = !rebuild_lock;
           },
           false);
-      if (outcome == Impl::Outcome::Ok && !lock_held) {
+      if (outcome == Impl::Outcome::Ok && held_elsewhere) {
         // Another process is loading: wait for its value, then compute anyway.
         const auto give_up = impl.clock.now() + options.lock_wait;
         while (impl.clock.now() < give_up) {
           std::this_thread::sleep_for(Milliseconds{10});
-          if (std::optional<std::string> loaded = get(key)) {
-            std::optional<std::string> result =
-                loaded == not_found_marker ? std::nullopt : std::move(loaded);
-            finish(result, nullptr);
-            impl.timed(Operation::GetOrCompute, start);
-            return result;
+          const DeadlineScope scope{Steady::now() + impl.config.operation_timeout};
+          if (std::optional<std::string> loaded = impl.read(key)) {
+            finish(loaded, nullptr);
+            return loaded;
           }
         }
       }
     }
 
     const auto load_start = impl.clock.now();
-    std::optional<std::string> value = loader();
+    std::optional<std::string> value;
+    {
+      const LoadingHere loading{&impl, key};
+      value = loader();
+    }
     const auto load_time = impl.clock.now() - load_start;
     {
       std::lock_guard lock{impl.compute_times_mutex};
@@ -661,18 +823,19 @@ std::optional<std::string> CacheManager::compute_bytes(
       impl.compute_times[key_text] =
           std::chrono::duration_cast<std::chrono::nanoseconds>(load_time);
     }
-    if (value) {
-      set(key, *value, ttl);
-    } else if (options.negative_ttl > Milliseconds::zero()) {
-      set(key, not_found_marker, Ttl::exact(options.negative_ttl));
-    }
-    if (lock_held) {
-      const std::array<std::string_view, 1> keys{lock_key};
-      const std::array<std::string_view, 1> args{token};
-      impl.guarded([&](Client& client) { client.eval(release_lock_script(), keys, args); }, false);
+    {
+      const DeadlineScope scope{Steady::now() + std::max(budget_left, Milliseconds::zero())};
+      if (value) {
+        impl.write(key, *value, impl.resolve(ttl));
+      } else if (negative_caching) {
+        impl.write(negative_key, "1", options.negative_ttl);
+      }
+      if (rebuild_lock) {
+        impl.guarded([&](Client&) { rebuild_lock->release(); }, false);
+        rebuild_lock.reset();
+      }
     }
     finish(value, nullptr);
-    impl.timed(Operation::GetOrCompute, start);
     return value;
   } catch (...) {
     finish(std::nullopt, std::current_exception());
@@ -700,10 +863,7 @@ StatsSnapshot CacheManager::stats() const {
   snapshot.circuit.half_opened = circuit.half_opened;
   snapshot.circuit.closed = circuit.closed;
   snapshot.circuit.rejected = circuit.rejected;
-  {
-    std::lock_guard lock{impl.journal_mutex};
-    snapshot.journal.pending = impl.journal.size();
-  }
+  snapshot.journal.pending = impl.journal.pending();
   return snapshot;
 }
 
@@ -717,13 +877,11 @@ CacheHealth CacheManager::health() const {
   health.server = impl.client->health();
   health.circuit = impl.breaker.state();
   health.fallback_enabled = impl.config.fallback.enabled;
-  {
-    std::lock_guard lock{impl.journal_mutex};
-    health.journal_pending = impl.journal.size();
-  }
+  health.journal_pending = impl.journal.pending();
   // Before the first background check the server's state is unknown, not down.
   const bool server_down = health.server.checks > 0 && !health.server.up;
-  if (health.circuit == CircuitState::Closed && health.journal_pending == 0 && !server_down) {
+  if (health.circuit == CircuitState::Closed && health.journal_pending == 0 && !server_down &&
+      health.server.refusal.empty()) {
     health.level = HealthLevel::Healthy;
   } else if (health.fallback_enabled) {
     health.level = HealthLevel::Degraded;

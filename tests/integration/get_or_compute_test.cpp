@@ -104,7 +104,13 @@ TEST(GetOrCompute, NotFoundIsCachedOnlyWhenNegativeCachingIsOn) {
   EXPECT_EQ(cache.get_or_compute("gone", 60s, missing, negative), std::nullopt);
   EXPECT_EQ(cache.get_or_compute("gone", 60s, missing, negative), std::nullopt);
   EXPECT_EQ(loads, 3);
-  EXPECT_LE(*cache.ttl("gone"), 30s);
+  // The "not found" lives beside the value, never in it: get() and exists() do not see it.
+  const auto marker_ttl = cache.ttl("gone:not-found");
+  ASSERT_TRUE(marker_ttl.has_value());
+  EXPECT_LE(*marker_ttl, 30s);
+  EXPECT_EQ(cache.get("gone"), std::nullopt);
+  EXPECT_FALSE(cache.exists("gone"));
+  EXPECT_EQ(server.client().get("gone"), std::nullopt);
 }
 
 TEST(GetOrCompute, XFetchRefreshesAHotKeyBeforeItExpires) {

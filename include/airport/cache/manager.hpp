@@ -39,7 +39,7 @@ class Ttl {
   Ttl(TTLPreset preset) noexcept : base_{ttl_of(preset)} {}  // NOLINT: implicit by design
   template <class Rep, class Period>
   Ttl(std::chrono::duration<Rep, Period> duration) noexcept  // NOLINT: implicit by design
-      : base_{std::chrono::duration_cast<std::chrono::milliseconds>(duration)} {}
+      : base_{saturated(duration)} {}
   /// No jitter: the key expires after exactly this long.
   template <class Rep, class Period>
   [[nodiscard]] static Ttl exact(std::chrono::duration<Rep, Period> duration) noexcept {
@@ -52,7 +52,23 @@ class Ttl {
   [[nodiscard]] std::chrono::milliseconds base() const noexcept { return base_; }
   [[nodiscard]] bool jittered() const noexcept { return jitter_; }
 
+  /// The longest TTL sent to the server, about 73 million years: whatever is longer (up to
+  /// hours::max()) means "never" and saturates here instead of overflowing on the way.
+  static constexpr std::chrono::milliseconds longest{std::chrono::milliseconds::max() / 4};
+
  private:
+  template <class Rep, class Period>
+  static constexpr std::chrono::milliseconds saturated(
+      std::chrono::duration<Rep, Period> duration) noexcept {
+    // Compared in floating point: converting hours::max() to milliseconds would overflow.
+    const std::chrono::duration<double, std::milli> exact{duration};
+    if (exact.count() >= static_cast<double>(longest.count()))
+      return longest;
+    if (exact.count() <= -static_cast<double>(longest.count()))
+      return -longest;
+    return std::chrono::duration_cast<std::chrono::milliseconds>(duration);
+  }
+
   std::chrono::milliseconds base_;
   bool jitter_ = true;
 };
@@ -71,7 +87,8 @@ struct ComputeOptions {
   /// keys before they expire; 1.0 is the paper's default. Costs a PTTL in the same round trip
   /// as the GET. Default 0 (off).
   double early_refresh_beta = 0.0;
-  /// Loaders returning std::optional<T>: how long a "not found" (nullopt) is cached. Zero
+  /// Loaders returning std::optional<T>: how long a "not found" (nullopt) is cached, under
+  /// `<key>:not-found` beside the value (so get() never returns it). Zero
   /// (default) caches nothing, so every miss runs the loader again.
   std::chrono::milliseconds negative_ttl{0};
 };
@@ -102,6 +119,17 @@ struct CacheHealth {
   [[nodiscard]] nlohmann::json to_json() const;
 };
 
+/// What the invalidation journal does when more keys wait than fallback.journal_max_entries.
+enum class JournalOverflow {
+  /// Safe: on recovery, remove every key under the manager's key_prefix (the whole database
+  /// when it has none, or when a journaled key lies outside it) with SCAN + UNLINK before
+  /// traffic resumes. Valkey loses its cached copies, never serves an outdated one.
+  InvalidateNamespace,
+  /// Keep what is journaled and drop later invalidations: those keys may be stale in Valkey
+  /// until they expire. Only for a namespace too large to sweep.
+  AcceptStale,
+};
+
 /// Run-time hooks and settings of a CacheManager that are not plain configuration.
 struct CacheManagerOptions {
   /// Logger for the manager and its client; see resolve_logger() for the default.
@@ -114,8 +142,11 @@ struct CacheManagerOptions {
   RetryBudgetOptions retry_budget{};
   /// Called once per breaker transition, after it is logged and counted.
   std::function<void(CircuitState from, CircuitState to)> on_circuit_change;
-  /// Let the client's background PING close the breaker early when the server answers again.
+  /// Let the client's background PING end an open period early when the server answers again.
+  /// The breaker then goes half-open and its probes decide; it never closes on a PING alone.
   bool health_check_closes_circuit = true;
+  /// See JournalOverflow. Default InvalidateNamespace.
+  JournalOverflow journal_overflow = JournalOverflow::InvalidateNamespace;
 };
 
 /// The resilient cache. Safe for concurrent use; one per service.
@@ -189,7 +220,10 @@ class CacheManager {
   /// per key in this process (concurrent callers wait for that one result), stores and returns
   /// it. A loader exception reaches every waiting caller and nothing is cached. When Valkey is
   /// down the loader's value is still returned (and kept in the fallback). A loader returning
-  /// std::optional<T> may have its nullopt cached for options.negative_ttl.
+  /// std::optional<T> may have its nullopt cached for options.negative_ttl, under a key of its
+  /// own (`<key>:not-found`) that get() and exists() never see. The read and the write share one
+  /// operation_timeout; the loader's own time is not charged to it. A loader that asks for its
+  /// own key again on the same thread gets std::logic_error instead of waiting for itself.
   template <class Loader, class Result = std::invoke_result_t<Loader&>>
   Result get_or_compute(std::string_view key, Ttl ttl, Loader&& loader,
                         const ComputeOptions& options = {}) {
@@ -206,8 +240,11 @@ class CacheManager {
       return decode_computed<T>(key, bytes);
     } else {
       static_assert(Cacheable<Result>, "get_or_compute: the loader's value type needs a codec<T>");
+      // A loader that always returns a value has no "not found" to cache or look for.
+      ComputeOptions with_value = options;
+      with_value.negative_ttl = std::chrono::milliseconds::zero();
       std::optional<std::string> bytes = compute_bytes(
-          key, ttl, options,
+          key, ttl, with_value,
           [&]() -> std::optional<std::string> { return codec<Result>::encode(loader()); });
       std::optional<Result> value = decode_computed<Result>(key, bytes);
       if (!value)
