@@ -2,6 +2,8 @@
 // publisher, and the listener that turns messages into near-real-time cache entries.
 #include "airport/cache/patterns/flight_status.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cctype>
 #include <stdexcept>
 #include <utility>
@@ -9,7 +11,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "airport/cache/errors.hpp"
 #include "airport/cache/logging.hpp"
+#include "airport/cache/script.hpp"
 
 namespace airport::cache {
 namespace {
@@ -120,6 +124,89 @@ std::optional<FlightStatusUpdate> read_latest(CacheManager& cache, std::string_v
   return cache.get<FlightStatusUpdate>(cache.keys().flight_status_key(flight));
 }
 
+// Writes the update (ARGV[1], its updated_at in ARGV[2]) unless the cached one supersedes it,
+// in one step on the server: a compare in C++ followed by a SET would let another process
+// write in between. Both timestamps are format_timestamp()'s fixed-width UTC text, so their
+// byte order is their time order. On a tie the byte-wise greater encoding wins, so every
+// process ends with the same update whatever order the messages reached it in; an identical
+// update is written again (its TTL starts over). A cached value that is not one of ours
+// (unreadable, no timestamp) is replaced. Lua's < on strings follows the server's locale
+// (strcoll), hence the explicit byte comparison. Returns 1 stored, 0 outdated.
+const Script& store_if_newer_script() {
+  static const Script script{R"lua(
+local function before(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+local stamp = '^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$'
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, cached = pcall(cjson.decode, current)
+  local at = ok and type(cached) == 'table' and cached.updated_at
+  if type(at) == 'string' and string.match(at, stamp) then
+    if before(ARGV[2], at) then return 0 end
+    if at == ARGV[2] and before(ARGV[1], current) then return 0 end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+)lua"};
+  return script;
+}
+
+// The same rule in C++: for a listener's own order of updates, and for the CacheManager's
+// fallback while Valkey is unavailable. `encoded` is the update's codec encoding.
+bool supersedes(const FlightStatusUpdate& update, std::string_view encoded,
+                const FlightStatusUpdate& cached) {
+  if (update.updated_at != cached.updated_at)
+    return update.updated_at > cached.updated_at;
+  return encoded >= codec<FlightStatusUpdate>::encode(cached);
+}
+
+// Caches the update unless the cached one supersedes it (see store_if_newer_script). Written
+// with Client::eval, past the CacheManager's retries and stats, because the compare has to run
+// on the server; while Valkey is unavailable the CacheManager's get and set take over.
+void store_if_newer(CacheManager& cache, const FlightStatusUpdate& update, spdlog::logger& logger) {
+  const std::string key = cache.keys().flight_status_key(update.flight);
+  const std::string encoded = codec<FlightStatusUpdate>::encode(update);
+  if (cache.circuit_state() != CircuitState::Open) {
+    const std::string at = format_timestamp(update.updated_at);
+    const std::string ttl_ms = std::to_string(
+        TTLCalculator{cache.config().ttl_jitter}.jittered(TTLPreset::NearRealtime).count());
+    const std::array<std::string_view, 1> keys{key};
+    const std::array<std::string_view, 3> args{encoded, at, ttl_ms};
+    try {
+      const Reply reply = cache.client().eval(store_if_newer_script(), keys, args);
+      if (reply.is_integer() && reply.as_integer() == 0)
+        logger.debug("flight status: kept the cached update of {}: newer than {}", update.flight,
+                     at);
+      else if (!reply.is_integer())
+        logger.error("flight status: caching the update of {} on {}: {}", update.flight,
+                     cache.client().endpoint(),
+                     reply.is_error() ? reply.text() : "the script did not answer an integer");
+      return;
+    } catch (const ReplyError& error) {
+      // The server is up and refused (WRONGTYPE, OOM): the fallback would only hide that.
+      logger.error("flight status: caching the update of {}: {}", update.flight, error.what());
+      return;
+    } catch (const Error& error) {
+      // Unavailable: the CacheManager below counts the failure for its breaker and keeps the
+      // update in its fallback.
+      logger.warn("flight status: caching the update of {}: {}", update.flight, error.what());
+    }
+  }
+  // Two steps: newest-wins holds within this process only until Valkey is back.
+  if (const std::optional<FlightStatusUpdate> cached = cache.get<FlightStatusUpdate>(key)) {
+    if (!supersedes(update, encoded, *cached))
+      return;
+  }
+  cache.set(key, std::string_view{encoded}, TTLPreset::NearRealtime);
+}
+
 }  // namespace
 
 void to_json(nlohmann::json& json, const FlightStatusUpdate& update) {
@@ -145,16 +232,31 @@ void from_json(const nlohmann::json& json, FlightStatusUpdate& update) {
   update = std::move(read);
 }
 
+FlightStatusChannel::FlightStatusChannel(CacheManager& cache)
+    : cache_{cache}, logger_{resolve_logger(nullptr, cache.config().log_level)} {}
+
 long long FlightStatusChannel::publish(FlightStatusUpdate update) {
   if (update.flight.empty())
     throw std::invalid_argument("FlightStatusChannel::publish: update.flight must not be empty");
   if (update.updated_at == Timestamp{})
-    update.updated_at = std::chrono::floor<Milliseconds>(std::chrono::system_clock::now());
+    update.updated_at = next_stamp();
   const std::string payload = nlohmann::json(update).dump();
-  // The cache first, so that whoever hears the message finds at least this update cached.
-  cache_.set(cache_.keys().flight_status_key(update.flight), std::string_view{payload},
-             TTLPreset::NearRealtime);
+  // The cache first, so that whoever hears the message finds at least this update cached. An
+  // outdated update is still published: listeners compare it in the same way and drop it.
+  store_if_newer(cache_, update, *logger_);
   return cache_.client().publish(cache_.keys().flight_status_channel(update.flight), payload);
+}
+
+Timestamp FlightStatusChannel::next_stamp() {
+  // Strictly increasing, so that two updates published within one millisecond keep their order
+  // instead of falling to the tie rule (which orders by bytes, not by time).
+  const std::int64_t now =
+      std::chrono::floor<Milliseconds>(std::chrono::system_clock::now()).time_since_epoch().count();
+  std::int64_t last = last_stamp_.load();
+  std::int64_t next = std::max(now, last + 1);
+  while (!last_stamp_.compare_exchange_weak(last, next))
+    next = std::max(now, last + 1);
+  return Timestamp{Milliseconds{next}};
 }
 
 std::optional<FlightStatusUpdate> FlightStatusChannel::latest(std::string_view flight) {
@@ -198,13 +300,26 @@ void FlightStatusListener::on_message(const Message& message) {
     // can never overwrite another flight's entry.
     if (message.channel != cache_.keys().flight_status_channel(update.flight))
       throw std::invalid_argument(fmt::format("payload is for flight '{}'", update.flight));
-    cache_.set(cache_.keys().flight_status_key(update.flight), update, TTLPreset::NearRealtime);
   } catch (const std::exception& error) {
     malformed_.fetch_add(1);
     logger_->warn("flight status: ignored a message of {} bytes on {}: {}", message.payload.size(),
                   message.channel, error.what());
     return;
   }
+  // A message heard after a newer one of the same flight is late: neither cached nor handed on,
+  // so on_update never goes back in time. Compared with this listener's own last update rather
+  // than with the cache, because the publisher caches before it publishes: the cache may
+  // already hold the next update while this one is still on its way, in order.
+  const std::string encoded = codec<FlightStatusUpdate>::encode(update);
+  if (const auto last = last_handed_on_.find(update.flight);
+      last != last_handed_on_.end() && !supersedes(update, encoded, last->second)) {
+    outdated_.fetch_add(1);
+    logger_->debug("flight status: dropped the update of {} at {}: heard after a newer one",
+                   update.flight, format_timestamp(update.updated_at));
+    return;
+  }
+  store_if_newer(cache_, update, *logger_);  // the server compares with what any process wrote
+  last_handed_on_.insert_or_assign(update.flight, update);
   received_.fetch_add(1);
   if (options_.on_update) {
     try {

@@ -1,8 +1,12 @@
-// RussianDollCache: one render reads every version of the tree in one HMGET, computes the keys
-// bottom-up, then fetches top-down, rendering (and so descending) only on a miss.
+// RussianDollCache: one render reads every version of the tree in one HMGET, then loads the
+// data, computes the keys bottom-up, and fetches top-down, rendering (and so descending) only on
+// a miss.
 #include "airport/cache/patterns/russian_doll.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <mutex>
+#include <set>
 #include <stdexcept>
 #include <utility>
 
@@ -114,15 +118,17 @@ DollRenderers html_doll_renderers() {
   return html;
 }
 
-// One render call: the versions it read, the keys computed from them, and its report.
+// One render call on one load of the data: the versions read before that load, the keys
+// computed from them, and its report.
 class RussianDollCache::Render {
  public:
-  Render(RussianDollCache& owner, const DollData& data) : owner_{owner}, data_{data} {}
+  Render(RussianDollCache& owner, const DollData& data, Versions versions)
+      : owner_{owner}, data_{data}, versions_{std::move(versions)} {}
 
   // Lists the version fields of the fragment and of everything inside it, checking that every
   // entity exists.
   void collect(DollKind kind, std::string_view id) {
-    versions_.try_emplace(fragment_name(kind, id), 0);
+    tree_.insert(fragment_name(kind, id));
     switch (kind) {
       case DollKind::Board:
         for (const std::string& flight : airport(id).flights)
@@ -147,21 +153,13 @@ class RussianDollCache::Render {
     }
   }
 
-  // One HMGET for every field collected. Throws the Client's errors.
-  void load_versions() {
-    std::vector<std::string_view> fields;
-    fields.reserve(versions_.size());
-    for (const auto& [field, version] : versions_)
-      fields.push_back(field);
-    const std::vector<std::optional<std::string>> values =
-        owner_.cache_.client().hmget(owner_.versions_key_, fields);
-    if (values.size() != fields.size())
-      throw ProtocolError("RussianDollCache: HMGET returned the wrong number of versions");
-    std::size_t i = 0;
-    for (auto& [field, version] : versions_) {
-      if (const auto& value = values[i++])
-        version = parse_version(field, *value);
-    }
+  // The version fields collect() found, in order.
+  [[nodiscard]] std::vector<std::string> tree() const { return {tree_.begin(), tree_.end()}; }
+
+  // Whether every field of the tree had its version read before the data was loaded.
+  [[nodiscard]] bool covered() const {
+    return std::all_of(tree_.begin(), tree_.end(),
+                       [&](const std::string& name) { return versions_.contains(name); });
   }
 
   // Renders without reading or writing the cache (the versions are unknown).
@@ -220,11 +218,13 @@ class RussianDollCache::Render {
   }
 
   // The fragment's text: from the cache when its key hits, else rendered (which fetches the
-  // inner fragments the same way) and stored.
+  // inner fragments the same way) and stored. A fragment containing a version that was not
+  // read before the load is rendered and neither looked up nor stored: its key is unknown.
   std::string text(DollKind kind, std::string_view id) {
     std::string name = fragment_name(kind, id);
-    if (degraded_) {
+    if (degraded_ || !storable(kind, id)) {
       std::string rendered = build(kind, id);
+      report_.uncached.push_back(name);
       report_.rebuilt.push_back(std::move(name));
       return rendered;
     }
@@ -241,6 +241,34 @@ class RussianDollCache::Render {
   RenderReport take_report() { return std::move(report_); }
 
  private:
+  // Whether the fragment's version and those of everything inside it were read before the
+  // data was loaded.
+  bool storable(DollKind kind, std::string_view id) {
+    std::string name = fragment_name(kind, id);
+    if (const auto found = storable_.find(name); found != storable_.end())
+      return found->second;
+    bool result = versions_.contains(name);
+    switch (kind) {
+      case DollKind::Board:
+        for (const std::string& number : airport(id).flights)
+          result = storable(DollKind::Flight, number) && result;
+        break;
+      case DollKind::Flight:
+        result = storable(DollKind::Schedule, id) && storable(DollKind::Status, id) &&
+                 storable(DollKind::Manifest, id) && result;
+        break;
+      case DollKind::Manifest:
+        for (const std::string& passenger : flight(id).manifest)
+          result = storable(DollKind::Passenger, passenger) && result;
+        break;
+      case DollKind::Schedule:
+      case DollKind::Status:
+      case DollKind::Passenger:
+        break;
+    }
+    return storable_.emplace(std::move(name), result).first->second;
+  }
+
   std::string build(DollKind kind, std::string_view id) {
     const DollRenderers& render = owner_.options_.renderers;
     switch (kind) {
@@ -293,8 +321,10 @@ class RussianDollCache::Render {
 
   RussianDollCache& owner_;
   const DollData& data_;
-  std::map<std::string, std::uint64_t, std::less<>> versions_;  // fragment name -> version
-  std::map<std::string, std::string, std::less<>> keys_;        // fragment name -> key
+  Versions versions_;                                     // read before data_ was loaded
+  std::set<std::string, std::less<>> tree_;               // fragment names in the tree
+  std::map<std::string, std::string, std::less<>> keys_;  // fragment name -> key
+  std::map<std::string, bool, std::less<>> storable_;     // fragment name -> storable()
   RenderReport report_;
   bool degraded_ = false;
 };
@@ -319,22 +349,73 @@ RussianDollCache::RussianDollCache(CacheManager& cache, RussianDollOptions optio
     mine.board = html.board;
 }
 
-RenderedFragment RussianDollCache::render(const DollData& data, DollKind kind,
+RenderedFragment RussianDollCache::render(const DollLoader& load, DollKind kind,
                                           std::string_view id) {
-  Render render{*this, data};
-  render.collect(kind, id);
-  if (cache_.circuit_state() == CircuitState::Open) {
-    render.degrade();  // no network call while the breaker says Valkey is down
-  } else {
+  const std::string root = fragment_name(kind, id);
+  const auto degraded = [&] {
+    const DollData data = load();
+    Render render{*this, data, {}};
+    render.collect(kind, id);
+    render.degrade();
+    std::string text = render.text(kind, id);
+    return RenderedFragment{std::move(text), render.take_report()};
+  };
+  if (cache_.circuit_state() == CircuitState::Open)
+    return degraded();  // no network call while the breaker says Valkey is down
+
+  // The versions are read BEFORE the data is loaded. A writer changes the data first and bumps
+  // the versions after, so data loaded later is at least as new as the versions: a fragment
+  // stored under them may be newer than its key says, never older. Versions read after the
+  // load could already count a change the loaded data does not have, and the old text would
+  // be stored under the new version until the TTL ends. Which versions to read depends on the
+  // tree, which is only known from data: take the tree of the previous render of this fragment,
+  // and when the loaded tree has more (the first render, or the board or a manifest changed),
+  // read again and load again, once.
+  std::vector<std::string> fields = known_tree(root);
+  for (int loads = 1;; ++loads) {
+    Versions versions;
     try {
-      render.load_versions();
+      versions = read_versions(fields);
     } catch (const Error&) {
       // Without the versions no key is known to be current: render everything, cache nothing.
-      render.degrade();
+      return degraded();
+    }
+    const DollData data = load();
+    Render render{*this, data, std::move(versions)};
+    render.collect(kind, id);
+    fields = render.tree();
+    if (render.covered() || loads == max_loads) {
+      // A tree that changed during both loads: what was not read is rendered, not stored.
+      remember_tree(root, fields);
+      std::string text = render.text(kind, id);
+      return {std::move(text), render.take_report()};
     }
   }
-  std::string text = render.text(kind, id);
-  return {std::move(text), render.take_report()};
+}
+
+RussianDollCache::Versions RussianDollCache::read_versions(std::span<const std::string> fields) {
+  Versions versions;
+  if (fields.empty())
+    return versions;
+  const std::vector<std::string_view> names(fields.begin(), fields.end());
+  const std::vector<std::optional<std::string>> values =
+      cache_.client().hmget(versions_key_, names);
+  if (values.size() != names.size())
+    throw ProtocolError("RussianDollCache: HMGET returned the wrong number of versions");
+  for (std::size_t i = 0; i < names.size(); ++i)
+    versions.emplace(fields[i], values[i] ? parse_version(fields[i], *values[i]) : 0);
+  return versions;
+}
+
+std::vector<std::string> RussianDollCache::known_tree(std::string_view root) const {
+  const std::lock_guard lock{trees_mutex_};
+  const auto found = trees_.find(root);
+  return found == trees_.end() ? std::vector<std::string>{} : found->second;
+}
+
+void RussianDollCache::remember_tree(std::string_view root, std::vector<std::string> fields) {
+  const std::lock_guard lock{trees_mutex_};
+  trees_.insert_or_assign(std::string{root}, std::move(fields));
 }
 
 std::uint64_t RussianDollCache::changed(DollKind kind, std::string_view id) {
@@ -352,9 +433,9 @@ std::uint64_t RussianDollCache::version(DollKind kind, std::string_view id) {
 
 std::string RussianDollCache::fragment_key(const DollData& data, DollKind kind,
                                            std::string_view id) {
-  Render render{*this, data};
-  render.collect(kind, id);
-  render.load_versions();
+  Render collected{*this, data, {}};
+  collected.collect(kind, id);
+  Render render{*this, data, read_versions(collected.tree())};
   return render.key(kind, id);
 }
 

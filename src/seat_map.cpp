@@ -41,10 +41,23 @@ return fence
 // Ownership, then the bit, then every write: nothing changes unless the hold still owns the
 // seat and the seat is free. The bitmap's expiry only ever grows (a key without expiry keeps
 // none), so it outlives every reservation written with it.
-// Returns 0 confirmed, 1 hold lost, 2 already taken.
+//
+// A hold that no longer owns the seat may be the one that confirmed it: a retry after the
+// reply was lost. That is the case when the bit is set, the reservation names the hold's
+// passenger and the seat's fencing counter still equals the hold's fencing token. The counter
+// proves it is this hold and not an earlier one of the same passenger: hold() never takes a
+// confirmed seat, so the hold that set the bit was the last one counted. The retry gets the
+// first call's answer and writes nothing.
+// Returns 0 confirmed (now or by an earlier call), 1 hold lost, 2 already taken.
 const Script& confirm_script() {
   static const Script script{R"lua(
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 1 end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  if redis.call('GETBIT', KEYS[2], ARGV[2]) == 1 and redis.call('GET', KEYS[3]) == ARGV[3]
+      and redis.call('GET', KEYS[4]) == ARGV[5] then
+    return 0
+  end
+  return 1
+end
 if redis.call('GETBIT', KEYS[2], ARGV[2]) == 1 then return 2 end
 local ttl = tonumber(ARGV[4])
 local map_ttl = redis.call('PTTL', KEYS[2])
@@ -200,11 +213,13 @@ ConfirmResult SeatMap::confirm(const SeatHold& hold) {
   const std::string lock_key = keys_.seat_lock_key(hold.flight, hold.date, hold.seat);
   const std::string map_key = keys_.seat_map_key(hold.flight, hold.date);
   const std::string reservation_key = keys_.seat_reservation_key(hold.flight, hold.date, hold.seat);
+  const std::string fence_key = DistributedLock::fencing_key(lock_key);
   const std::string value = LockHolder{hold.passenger, hold.token}.value();
   const std::string bit = std::to_string(index);
   const std::string ttl_ms = std::to_string(options_.reservation_ttl.count());
-  const std::array<std::string_view, 3> keys{lock_key, map_key, reservation_key};
-  const std::array<std::string_view, 4> args{value, bit, hold.passenger, ttl_ms};
+  const std::string fence = std::to_string(hold.fencing_token);
+  const std::array<std::string_view, 4> keys{lock_key, map_key, reservation_key, fence_key};
+  const std::array<std::string_view, 5> args{value, bit, hold.passenger, ttl_ms, fence};
 
   switch (
       script_integer(client_, "confirm", hold.seat, client_.eval(confirm_script(), keys, args))) {

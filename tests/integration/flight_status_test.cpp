@@ -7,6 +7,8 @@
 #include <airport/cache/patterns/flight_status.hpp>
 
 #include <atomic>
+#include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -119,6 +121,122 @@ TEST_F(FlightStatusTest, AListenerInAnotherServiceSeesEveryUpdate) {
   EXPECT_EQ(inbox.at(1).status, "boarding");
   EXPECT_EQ(listener.latest("UA1")->status, "boarding");
   EXPECT_EQ(listener.latest("DL2")->gate, "C3");
+}
+
+TEST_F(FlightStatusTest, ALateOlderUpdateDoesNotReplaceANewerOne) {
+  Inbox inbox;
+  FlightStatusListener listener{cache, inbox.options()};
+  ASSERT_TRUE(listener.wait_ready(5s));
+  const FlightStatusUpdate newer{"UA123", "boarding", "B14", 25min, sample_time + 5min};
+  publish_raw("UA123", nlohmann::json(newer).dump());
+  publish_raw("UA123", nlohmann::json(delayed()).dump());  // stamped 5 min earlier, heard later
+  // One subscriber thread handles the messages in order: once DL2 is stored, UA123 is settled.
+  publish_raw("DL2", nlohmann::json(delayed("DL2")).dump());
+  ASSERT_TRUE(wait_until([&] { return listener.latest("DL2").has_value(); }, 5s));
+  EXPECT_EQ(listener.latest("UA123"), newer);
+  EXPECT_EQ(listener.outdated(), 1u);
+  EXPECT_EQ(listener.received(), 2u);
+  ASSERT_TRUE(wait_until([&] { return inbox.size() == 2; }, 5s));
+  EXPECT_EQ(inbox.at(0), newer);  // on_update never went back in time
+  EXPECT_EQ(inbox.at(1).flight, "DL2");
+}
+
+TEST_F(FlightStatusTest, APublisherInAnotherServiceWithAnOlderUpdateDoesNotReplaceANewerOne) {
+  CacheManager other_service{config};
+  FlightStatusChannel late_channel{other_service};
+  FlightStatusListener listener{other_service};
+  ASSERT_TRUE(listener.wait_ready(5s));
+  const FlightStatusUpdate newer{"UA123", "boarding", "B14", 25min, sample_time + 5min};
+  channel.publish(newer);
+  late_channel.publish(delayed());
+  EXPECT_EQ(channel.latest("UA123"), newer);
+  late_channel.publish(delayed("DL2"));
+  ASSERT_TRUE(wait_until([&] { return listener.latest("DL2").has_value(); }, 5s));
+  EXPECT_EQ(listener.latest("UA123"), newer);
+  EXPECT_EQ(late_channel.latest("UA123"), newer);
+}
+
+TEST_F(FlightStatusTest, ALaggingListenerInAnotherServiceDoesNotWriteBackAnOlderUpdate) {
+  // Service A's listener is held in on_update while service B's hears everything. When A
+  // catches up, its write of the older update comes after B's write of the newer one.
+  std::mutex mutex;
+  std::condition_variable changed;
+  int handed_to_a = 0;
+  int released = 0;  // on_update calls of A allowed to return
+  CacheManager service_a{config};
+  FlightStatusListener lagging{service_a, {.on_update = [&](const FlightStatusUpdate&) {
+                                 std::unique_lock lock{mutex};
+                                 const int call = ++handed_to_a;
+                                 changed.notify_all();
+                                 changed.wait(lock, [&] { return released >= call; });
+                               }}};
+  const auto release_a = [&](int calls) {
+    std::lock_guard lock{mutex};
+    released = calls;
+    changed.notify_all();
+  };
+  const auto a_is_in_call = [&](int call) {
+    std::unique_lock lock{mutex};
+    return changed.wait_for(lock, 5s, [&] { return handed_to_a == call; });
+  };
+  // Lets A go before its destructor joins the thread, whatever assertion ends the test.
+  struct LetGo {
+    std::function<void()> release;
+    ~LetGo() { release(); }
+  } let_go{[&] { release_a(1000); }};
+  FlightStatusListener prompt{cache};
+  ASSERT_TRUE(lagging.wait_ready(5s));
+  ASSERT_TRUE(prompt.wait_ready(5s));
+  const FlightStatusUpdate newer{"UA123", "boarding", "B14", 25min, sample_time + 5min};
+
+  publish_raw("DL2", nlohmann::json(delayed("DL2")).dump());
+  publish_raw("UA123", nlohmann::json(delayed()).dump());
+  publish_raw("UA123", nlohmann::json(newer).dump());
+  ASSERT_TRUE(a_is_in_call(1));  // A is held on DL2, before it heard UA123
+  ASSERT_TRUE(wait_until([&] { return prompt.received() == 3; }, 5s));
+  ASSERT_EQ(prompt.latest("UA123"), newer);
+
+  release_a(1);
+  ASSERT_TRUE(a_is_in_call(2));  // A wrote the older UA123 update and is held again
+  EXPECT_EQ(prompt.latest("UA123"), newer);
+  release_a(3);
+  ASSERT_TRUE(wait_until([&] { return lagging.received() == 3; }, 5s));
+  EXPECT_EQ(prompt.latest("UA123"), newer);
+}
+
+TEST_F(FlightStatusTest, OfTwoUpdatesWithTheSameTimestampTheSameOneWinsInEitherOrder) {
+  FlightStatusListener listener{cache};
+  ASSERT_TRUE(listener.wait_ready(5s));
+  const auto update = [](std::string flight, std::string status) {
+    return FlightStatusUpdate{std::move(flight), std::move(status), "B12", 25min, sample_time};
+  };
+  publish_raw("UA1", nlohmann::json(update("UA1", "boarding")).dump());
+  publish_raw("UA1", nlohmann::json(update("UA1", "delayed")).dump());
+  publish_raw("UA2", nlohmann::json(update("UA2", "delayed")).dump());
+  publish_raw("UA2", nlohmann::json(update("UA2", "boarding")).dump());
+  publish_raw("DL2", nlohmann::json(delayed("DL2")).dump());
+  ASSERT_TRUE(wait_until([&] { return listener.latest("DL2").has_value(); }, 5s));
+  ASSERT_TRUE(listener.latest("UA1").has_value());
+  ASSERT_TRUE(listener.latest("UA2").has_value());
+  EXPECT_EQ(listener.latest("UA1")->status, listener.latest("UA2")->status);
+  // The byte-wise greater JSON encoding wins a tie: "delayed" > "boarding".
+  EXPECT_EQ(listener.latest("UA1")->status, "delayed");
+}
+
+TEST_F(FlightStatusTest, UpdatesStampedByOneChannelKeepTheirOrderWithinAMillisecond) {
+  // Published back to back, these often share a millisecond of the clock. Were they stamped
+  // alike, the tie rule would keep "on time", the byte-wise greatest.
+  Inbox inbox;
+  FlightStatusListener listener{cache, inbox.options()};
+  ASSERT_TRUE(listener.wait_ready(5s));
+  for (const char* status : {"boarding", "departed", "on time", "departed"})
+    channel.publish({"UA9", status, "A1", 0min, {}});
+  EXPECT_EQ(channel.latest("UA9").value().status, "departed");
+  ASSERT_TRUE(wait_until([&] { return inbox.size() == 4; }, 5s));
+  for (std::size_t i = 1; i < 4; ++i)
+    EXPECT_LT(inbox.at(i - 1).updated_at, inbox.at(i).updated_at) << i;
+  EXPECT_EQ(listener.latest("UA9").value().status, "departed");
+  EXPECT_EQ(listener.outdated(), 0u);
 }
 
 TEST_F(FlightStatusTest, UpdatesStillArriveAfterAServerRestart) {

@@ -46,16 +46,17 @@ Names set_of(const std::vector<std::string>& names) {
 class RussianDollTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const RenderedFragment first = dolls.render_board(data, "LAX");
+    const RenderedFragment first = dolls.render_board(load, "LAX");
     ASSERT_EQ(first.report.reused.size(), 0u);
   }
 
-  RenderReport rerender() { return dolls.render_board(data, "LAX").report; }
+  RenderReport rerender() { return dolls.render_board(load, "LAX").report; }
 
   ServerProcess server;
   CacheManager cache{server.config()};
   RussianDollCache dolls{cache};
   DollData data = sample_data();
+  DollLoader load = [this] { return data; };
 };
 
 TEST(RussianDoll, TheFirstRenderBuildsEveryFragmentInnerOnesFirst) {
@@ -63,7 +64,8 @@ TEST(RussianDoll, TheFirstRenderBuildsEveryFragmentInnerOnesFirst) {
   CacheManager cache{server.config()};
   RussianDollCache dolls{cache};
   const DollData data = sample_data();
-  const RenderedFragment board = dolls.render_board(data, "LAX");
+  const DollLoader load = [&] { return data; };
+  const RenderedFragment board = dolls.render_board(load, "LAX");
   EXPECT_EQ(set_of(board.report.rebuilt),
             (Names{"board:LAX", "flight:UA123", "schedule:UA123", "status:UA123", "manifest:UA123",
                    "passenger:P42", "passenger:P43", "flight:DL456", "schedule:DL456",
@@ -85,29 +87,29 @@ TEST(RussianDoll, TheFirstRenderBuildsEveryFragmentInnerOnesFirst) {
 }
 
 TEST_F(RussianDollTest, ASecondRenderReusesTheWholeBoardFromOneHit) {
-  const RenderedFragment second = dolls.render_board(data, "LAX");
+  const RenderedFragment second = dolls.render_board(load, "LAX");
   EXPECT_TRUE(second.report.rebuilt.empty());
   EXPECT_EQ(second.report.reused, (std::vector<std::string>{"board:LAX"}));
-  EXPECT_EQ(second.text, dolls.render_board(data, "LAX").text);
+  EXPECT_EQ(second.text, dolls.render_board(load, "LAX").text);
 }
 
 TEST_F(RussianDollTest, AStatusChangeRebuildsTheStatusItsFlightAndTheBoardOnly) {
   data.flights["UA123"].status = {"delayed", "B14", 25min};
   dolls.status_changed("UA123");
-  const RenderedFragment board = dolls.render_board(data, "LAX");
+  const RenderedFragment board = dolls.render_board(load, "LAX");
   EXPECT_EQ(set_of(board.report.rebuilt), (Names{"status:UA123", "flight:UA123", "board:LAX"}));
   EXPECT_EQ(set_of(board.report.reused),
             (Names{"schedule:UA123", "manifest:UA123", "flight:DL456"}));
   EXPECT_NE(board.text.find("delayed (25 min), gate B14"), std::string::npos);
   // The passengers inside the reused manifest are still cached too.
-  EXPECT_EQ(dolls.render(data, DollKind::Passenger, "P42").report.reused,
+  EXPECT_EQ(dolls.render(load, DollKind::Passenger, "P42").report.reused,
             (std::vector<std::string>{"passenger:P42"}));
 }
 
 TEST_F(RussianDollTest, AScheduleChangeRebuildsTheScheduleItsFlightAndTheBoardOnly) {
   data.flights["UA123"].schedule = {"09:15", "17:40"};
   dolls.schedule_changed("UA123");
-  const RenderedFragment board = dolls.render_board(data, "LAX");
+  const RenderedFragment board = dolls.render_board(load, "LAX");
   EXPECT_EQ(set_of(board.report.rebuilt), (Names{"schedule:UA123", "flight:UA123", "board:LAX"}));
   EXPECT_EQ(set_of(board.report.reused), (Names{"status:UA123", "manifest:UA123", "flight:DL456"}));
   EXPECT_NE(board.text.find("departs 09:15, arrives 17:40"), std::string::npos);
@@ -116,7 +118,7 @@ TEST_F(RussianDollTest, AScheduleChangeRebuildsTheScheduleItsFlightAndTheBoardOn
 TEST_F(RussianDollTest, AManifestChangeRebuildsTheManifestItsFlightAndTheBoardButNoPassenger) {
   data.flights["UA123"].manifest = {"P42"};  // P43 was offloaded
   dolls.manifest_changed("UA123");
-  const RenderedFragment board = dolls.render_board(data, "LAX");
+  const RenderedFragment board = dolls.render_board(load, "LAX");
   EXPECT_EQ(set_of(board.report.rebuilt), (Names{"manifest:UA123", "flight:UA123", "board:LAX"}));
   EXPECT_EQ(set_of(board.report.reused),
             (Names{"schedule:UA123", "status:UA123", "passenger:P42", "flight:DL456"}));
@@ -127,7 +129,7 @@ TEST_F(RussianDollTest, AManifestGainingAPassengerBuildsOnlyThatPassenger) {
   data.passengers["P44"] = {"P44", "Katherine Johnson", "14C"};
   data.flights["UA123"].manifest.push_back("P44");
   dolls.manifest_changed("UA123");
-  const RenderedFragment board = dolls.render_board(data, "LAX");
+  const RenderedFragment board = dolls.render_board(load, "LAX");
   EXPECT_EQ(set_of(board.report.rebuilt),
             (Names{"passenger:P44", "manifest:UA123", "flight:UA123", "board:LAX"}));
   EXPECT_EQ(set_of(board.report.reused), (Names{"schedule:UA123", "status:UA123", "passenger:P42",
@@ -137,7 +139,7 @@ TEST_F(RussianDollTest, AManifestGainingAPassengerBuildsOnlyThatPassenger) {
 TEST_F(RussianDollTest, APassengerChangeRebuildsThePassengerManifestFlightAndBoardOnly) {
   data.passengers["P42"].seat = "1A";
   dolls.passenger_changed("P42");
-  const RenderedFragment board = dolls.render_board(data, "LAX");
+  const RenderedFragment board = dolls.render_board(load, "LAX");
   EXPECT_EQ(set_of(board.report.rebuilt),
             (Names{"passenger:P42", "manifest:UA123", "flight:UA123", "board:LAX"}));
   EXPECT_EQ(set_of(board.report.reused),
@@ -148,12 +150,87 @@ TEST_F(RussianDollTest, APassengerChangeRebuildsThePassengerManifestFlightAndBoa
 TEST_F(RussianDollTest, BumpingOneFlightLeavesTheOtherFlightsCached) {
   data.flights["DL456"].status.gate = "C9";
   dolls.status_changed("DL456");
-  EXPECT_EQ(dolls.render(data, DollKind::Flight, "UA123").report.reused,
+  EXPECT_EQ(dolls.render(load, DollKind::Flight, "UA123").report.reused,
             (std::vector<std::string>{"flight:UA123"}));
   const RenderReport report = rerender();
   EXPECT_EQ(set_of(report.rebuilt), (Names{"status:DL456", "flight:DL456", "board:LAX"}));
   EXPECT_EQ(set_of(report.reused), (Names{"flight:UA123", "schedule:DL456", "manifest:DL456"}));
   EXPECT_EQ(rerender().reused, (std::vector<std::string>{"board:LAX"}));
+}
+
+TEST_F(RussianDollTest, AChangeWhileTheDataLoadsIsNeverCachedUnderTheChangedVersion) {
+  // Issue 10, forced: the loader takes its snapshot, then a writer changes UA123's status and
+  // bumps its version before the render goes on. The schedule change before it makes the render
+  // rebuild UA123 and the board, with the status as loaded.
+  data.flights["UA123"].schedule = {"09:15", "17:40"};
+  dolls.schedule_changed("UA123");
+  int loads = 0;
+  const RenderedFragment raced = dolls.render_board(
+      [&] {
+        DollData loaded = data;
+        if (++loads == 1) {
+          data.flights["UA123"].status = {"delayed", "B14", 25min};
+          dolls.status_changed("UA123");
+        }
+        return loaded;
+      },
+      "LAX");
+  EXPECT_EQ(loads, 1);
+  EXPECT_EQ(set_of(raced.report.rebuilt), (Names{"schedule:UA123", "flight:UA123", "board:LAX"}));
+  EXPECT_NE(raced.text.find("departs 09:15"), std::string::npos);
+  EXPECT_NE(raced.text.find("on time, gate B12"), std::string::npos);  // as loaded: allowed
+
+  const RenderedFragment next = dolls.render_board(load, "LAX");
+  EXPECT_NE(next.text.find("delayed (25 min), gate B14"), std::string::npos) << next.text;
+  EXPECT_EQ(set_of(next.report.rebuilt), (Names{"status:UA123", "flight:UA123", "board:LAX"}));
+}
+
+TEST_F(RussianDollTest, ATreeThatChangesDuringBothLoadsIsRenderedButOnlyPartlyStored) {
+  // Each load finds a passenger on UA123 that the versions read before it did not cover: the
+  // render loads a second time, and what still contains an unread version is not stored.
+  data.passengers["P44"] = {"P44", "Katherine Johnson", "14C"};
+  data.passengers["P45"] = {"P45", "Dorothy Vaughan", "14D"};
+  int loads = 0;
+  const RenderedFragment raced = dolls.render_board(
+      [&] {
+        data.flights["UA123"].manifest.push_back(++loads == 1 ? "P44" : "P45");
+        DollData loaded = data;
+        dolls.manifest_changed("UA123");
+        return loaded;
+      },
+      "LAX");
+  EXPECT_EQ(loads, 2);
+  EXPECT_NE(raced.text.find("Dorothy Vaughan"), std::string::npos);
+  EXPECT_EQ(set_of(raced.report.uncached),
+            (Names{"passenger:P45", "manifest:UA123", "flight:UA123", "board:LAX"}));
+  EXPECT_EQ(set_of(raced.report.rebuilt), (Names{"passenger:P44", "passenger:P45", "manifest:UA123",
+                                                 "flight:UA123", "board:LAX"}));
+  EXPECT_FALSE(raced.report.degraded);
+
+  const RenderedFragment next = dolls.render_board(load, "LAX");
+  EXPECT_TRUE(next.report.uncached.empty());
+  EXPECT_EQ(set_of(next.report.rebuilt),
+            (Names{"passenger:P45", "manifest:UA123", "flight:UA123", "board:LAX"}));
+  EXPECT_EQ(next.text, raced.text);
+  EXPECT_EQ(dolls.render_board(load, "LAX").report.reused, (std::vector<std::string>{"board:LAX"}));
+}
+
+TEST(RussianDoll, TheFirstRenderOfAFragmentLoadsTwiceAndLaterRendersOnce) {
+  ServerProcess server;
+  CacheManager cache{server.config()};
+  RussianDollCache dolls{cache};
+  const DollData data = sample_data();
+  int loads = 0;
+  const DollLoader load = [&] {
+    ++loads;
+    return data;
+  };
+  (void)dolls.render_board(load, "LAX");
+  EXPECT_EQ(loads, 2);  // the first one finds the tree, the second one is read for
+  (void)dolls.render_board(load, "LAX");
+  EXPECT_EQ(loads, 3);
+  (void)dolls.render(load, DollKind::Flight, "DL456");  // another fragment has its own tree
+  EXPECT_EQ(loads, 5);
 }
 
 TEST_F(RussianDollTest, KeysEmbedTheVersionsOfWhatTheyContain) {
@@ -219,17 +296,18 @@ TEST(RussianDoll, CustomRenderersComposeInnerFragmentsAndRunOnlyOnAMiss) {
   };
   RussianDollCache dolls{cache, RussianDollOptions{.fragment_ttl = 10min, .renderers = text}};
   const DollData data = sample_data();
+  const DollLoader load = [&] { return data; };
   const std::string expected =
       "LAX:\nUA123 08:15 on time [Ada Lovelace Grace Hopper ]\n"
       "DL456 09:00 on time [Alan Turing Edsger Dijkstra ]\n";
-  EXPECT_EQ(dolls.render_board(data, "LAX").text, expected);
+  EXPECT_EQ(dolls.render_board(load, "LAX").text, expected);
   EXPECT_EQ(calls, (std::map<std::string, int>{{"board", 1},
                                                {"flight", 2},
                                                {"schedule", 2},
                                                {"status", 2},
                                                {"manifest", 2},
                                                {"passenger", 4}}));
-  EXPECT_EQ(dolls.render_board(data, "LAX").text, expected);
+  EXPECT_EQ(dolls.render_board(load, "LAX").text, expected);
   EXPECT_EQ(calls["board"], 1);
   // Fragments carry the configured TTL (10 min, jittered by at most 10%).
   const auto ttl = cache.ttl(dolls.fragment_key(data, DollKind::Board, "LAX"));
@@ -241,17 +319,17 @@ TEST(RussianDoll, CustomRenderersComposeInnerFragmentsAndRunOnlyOnAMiss) {
 TEST_F(RussianDollTest, AnEntityMissingFromTheDataThrowsNamingIt) {
   data.airports["LAX"].flights.push_back("XX999");
   try {
-    (void)dolls.render_board(data, "LAX");
+    (void)dolls.render_board(load, "LAX");
     FAIL() << "a missing flight was accepted";
   } catch (const std::out_of_range& error) {
     EXPECT_NE(std::string{error.what()}.find("XX999"), std::string::npos) << error.what();
   }
-  EXPECT_THROW((void)dolls.render_board(data, "SFO"), std::out_of_range);
+  EXPECT_THROW((void)dolls.render_board(load, "SFO"), std::out_of_range);
 }
 
 TEST_F(RussianDollTest, WithValkeyDownEverythingIsRenderedWithoutTheCache) {
   server.kill();
-  const RenderedFragment board = dolls.render_board(data, "LAX");
+  const RenderedFragment board = dolls.render_board(load, "LAX");
   EXPECT_TRUE(board.report.degraded);
   EXPECT_EQ(board.report.rebuilt.size(), 13u);
   EXPECT_TRUE(board.report.reused.empty());

@@ -84,9 +84,6 @@ TEST_F(SeatMapTest, HoldThenConfirmSetsTheBitAndWritesTheReservation) {
             oracle.integer({"PTTL", reservation_key}));
   EXPECT_FALSE(key_exists(lock_key));  // the hold is gone
   EXPECT_EQ(seats.holder(flight, date, "12C"), std::nullopt);
-
-  EXPECT_EQ(seats.confirm(hold), ConfirmResult::HoldLost);  // confirming twice does nothing
-  EXPECT_EQ(seats.taken_count(flight, date), 1);
 }
 
 TEST_F(SeatMapTest, ASecondPassengerCanNeitherHoldNorConfirmAHeldSeat) {
@@ -145,6 +142,72 @@ TEST_F(SeatMapTest, ExtendKeepsAHoldPastItsTtl) {
   EXPECT_TRUE(seats.extend(alice, 30s));
   EXPECT_GT(oracle.integer({"PTTL", keys.seat_lock_key(flight, date, "2B")}), 25'000);
   EXPECT_EQ(seats.confirm(alice), ConfirmResult::Confirmed);
+}
+
+TEST_F(SeatMapTest, ConfirmingTheSameHoldTwiceIsConfirmedTwiceAndWritesNothingMore) {
+  const SeatHold alice = must_hold("4C", "P-alice");
+  ASSERT_EQ(seats.confirm(alice), ConfirmResult::Confirmed);
+  const std::string reservation_key = keys.seat_reservation_key(flight, date, "4C");
+  const long long reservation_ttl = oracle.integer({"PTTL", reservation_key});
+
+  EXPECT_EQ(seats.confirm(alice), ConfirmResult::Confirmed);
+  EXPECT_EQ(seats.reservation(flight, date, "4C"), "P-alice");
+  EXPECT_EQ(seats.taken_count(flight, date), 1);
+  EXPECT_LE(oracle.integer({"PTTL", reservation_key}), reservation_ttl);  // not written again
+  EXPECT_FALSE(key_exists(keys.seat_lock_key(flight, date, "4C")));
+}
+
+TEST_F(SeatMapTest, AnEarlierHoldOfASeatConfirmedMeanwhileStillFails) {
+  // Alice's first hold expires, bob's too; alice holds again and confirms. The late confirms of
+  // the two expired holds must fail, alice's as well: that hold is not the one that paid.
+  const SeatHold alice_first = must_hold("6E", "P-alice", 150ms);
+  ASSERT_TRUE(wait_until([&] { return !seats.holder(flight, date, "6E"); }, 3s));
+  const SeatHold bob = must_hold("6E", "P-bob", 150ms);
+  ASSERT_TRUE(wait_until([&] { return !seats.holder(flight, date, "6E"); }, 3s));
+  const SeatHold alice = must_hold("6E", "P-alice");
+  ASSERT_EQ(seats.confirm(alice), ConfirmResult::Confirmed);
+
+  EXPECT_EQ(seats.confirm(alice_first), ConfirmResult::HoldLost);
+  EXPECT_EQ(seats.confirm(bob), ConfirmResult::HoldLost);
+  SeatHold forged = bob;
+  forged.passenger = "P-alice";  // alice's name on a hold that never confirmed anything
+  EXPECT_EQ(seats.confirm(forged), ConfirmResult::HoldLost);
+  EXPECT_EQ(seats.confirm(alice), ConfirmResult::Confirmed);
+  EXPECT_EQ(seats.reservation(flight, date, "6E"), "P-alice");
+  EXPECT_EQ(seats.taken_count(flight, date), 1);
+}
+
+TEST(SeatMapLostReply, AConfirmWhoseReplyWasLostIsConfirmedWhenRetried) {
+  ServerProcess server;
+  ValkeyConfig config = server.config();
+  config.socket_timeout = 200ms;
+  config.operation_timeout = 200ms;
+  ValkeyClient client{config};
+  CacheKeyManager keys{"test"};
+  SeatMap seats{client, keys};
+  // One confirm beforehand, so that the server knows the script and the lost one runs by its
+  // SHA1 (a NOSCRIPT answer would come back too late for the client's EVAL fallback).
+  const HoldResult other = seats.hold(flight, date, "8B", "P-bob");
+  ASSERT_TRUE(other);
+  ASSERT_EQ(seats.confirm(*other.hold), ConfirmResult::Confirmed);
+  const HoldResult held = seats.hold(flight, date, "8A", "P-alice");
+  ASSERT_TRUE(held);
+
+  // The server stops before it reads the confirm: the client gives up waiting for the reply,
+  // and the server runs the script when it resumes. The seat is alice's, but she was not told.
+  server.pause();
+  EXPECT_THROW((void)seats.confirm(*held.hold), Error);
+  server.resume();
+  testing::RawClient oracle = server.client();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return oracle.integer({"GETBIT", keys.seat_map_key(flight, date), "42"}) == 1;
+      },
+      5s));
+
+  EXPECT_EQ(seats.confirm(*held.hold), ConfirmResult::Confirmed);  // the retry
+  EXPECT_EQ(seats.reservation(flight, date, "8A"), "P-alice");
+  EXPECT_EQ(seats.taken_count(flight, date), 2);
 }
 
 TEST_F(SeatMapTest, TwentyPassengersRacingForFiveSeatsBookEachSeatExactlyOnce) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -62,6 +63,12 @@ struct DollData {
   std::map<std::string, DollFlight, std::less<>> flights;
   std::map<std::string, DollPassenger, std::less<>> passengers;
 };
+
+/// Loads the data a render works on: a snapshot the render owns, taken under whatever lock
+/// the caller's writers use. A render calls it after reading the versions, once, or twice when
+/// the tree changed since the last render of that fragment (see RussianDollCache). Its
+/// exceptions propagate out of the render.
+using DollLoader = std::function<DollData()>;
 
 /// The kinds of fragment, outermost first.
 enum class DollKind { Board, Flight, Schedule, Status, Manifest, Passenger };
@@ -119,6 +126,10 @@ struct RenderReport {
   /// Served from the cache, in the order asked for. The inside of a reused fragment is not
   /// looked at: that is the point.
   std::vector<std::string> reused;
+  /// Rendered but not stored (part of `rebuilt`): everything when degraded; otherwise the
+  /// fragments containing an entity whose version was not read before the data was loaded,
+  /// because the tree changed during both loads of the render.
+  std::vector<std::string> uncached;
   /// The versions could not be read (Valkey unavailable): everything was rendered without the
   /// cache, and nothing was stored.
   bool degraded = false;
@@ -161,17 +172,32 @@ struct RussianDollOptions {
 /// CacheKeyManager with a digest of the whole key. Outdated fragments are never deleted: nobody
 /// asks for their keys any more, and they expire with their TTL.
 ///
-/// A render reads every version of the tree in one HMGET, then fetches top-down: a hit ends the
-/// descent (what is inside a hit is not even looked at); a miss renders the fragment, fetching
-/// its children the same way, and stores it (get_or_compute: one render per key at a time).
+/// A render reads every version of the tree in one HMGET, THEN loads the data (DollLoader),
+/// then fetches top-down: a hit ends the descent (what is inside a hit is not even looked at);
+/// a miss renders the fragment, fetching its children the same way, and stores it
+/// (get_or_compute: one render per key at a time).
 ///
-/// Safe for concurrent use, as long as the DollData passed to a render is not modified during
-/// the call (the caller owns it and its locking).
+/// Why versions before data: writers change the data first and bump the version after, so data
+/// loaded after the versions were read is at least as new as them, and a fragment is stored
+/// only under versions older than (or as old as) what it was built from. The other order could
+/// store old text under a new version, served for the whole fragment_ttl. If a version changes
+/// while the render runs, the render may return the text it built, but it is stored under the
+/// version it was read with, which the next render no longer asks for.
+///
+/// Which versions to read depends on the tree (the board's flights, the manifests'
+/// passengers), known only from data: a render reads the fields of the tree its fragment had in
+/// the previous render in this process. When the loaded tree has fields it did not read (the
+/// first render of a fragment, or after a board or manifest change), it reads again and loads
+/// again; if the tree changed once more during that second load, the fragments containing an
+/// unread version are rendered but not stored (RenderReport::uncached). So the loader runs once
+/// per render in the steady state, at most twice.
+///
+/// Safe for concurrent use; the loader may be called from several renders at once.
 ///
 /// Update rule: change the data first, then call changed() for what changed (a passenger added
 /// to a flight is a manifest change; a new flight on the board is a board change). Fragment
 /// reads and writes go through the CacheManager and degrade like it does; versions are read
-/// (one HMGET per render) and bumped on cache.client() directly.
+/// (one HMGET per load) and bumped on cache.client() directly.
 ///
 /// Keep the versions hash from being evicted (noeviction or a volatile-* maxmemory policy): the
 /// hash has no TTL, and versions restarting from 0 while old fragments live could serve stale
@@ -181,15 +207,17 @@ class RussianDollCache {
   /// The cache must outlive this object.
   explicit RussianDollCache(CacheManager& cache, RussianDollOptions options = {});
 
-  /// The daily board of `airport`, with every flight inside it. Throws std::out_of_range
-  /// naming the entity when the board lists a flight, or a manifest a passenger, that `data`
-  /// does not have; a loader's exception propagates and nothing of it is cached.
-  [[nodiscard]] RenderedFragment render_board(const DollData& data, std::string_view airport) {
-    return render(data, DollKind::Board, airport);
+  /// The daily board of `airport`, with every flight inside it, from the data `load` returns
+  /// (called after the versions were read; see the class comment). Throws std::out_of_range
+  /// naming the entity when the board lists a flight, or a manifest a passenger, that the data
+  /// does not have; the loader's and the renderers' exceptions propagate and nothing of them is
+  /// cached.
+  [[nodiscard]] RenderedFragment render_board(const DollLoader& load, std::string_view airport) {
+    return render(load, DollKind::Board, airport);
   }
   /// Any fragment: `id` is an airport code for Board, a passenger id for Passenger, and a flight
   /// number for the other kinds. Throws as render_board() does.
-  [[nodiscard]] RenderedFragment render(const DollData& data, DollKind kind, std::string_view id);
+  [[nodiscard]] RenderedFragment render(const DollLoader& load, DollKind kind, std::string_view id);
 
   /// Records a change to the entity's own data: HINCRBY of its version. Returns the new
   /// version. Throws the Client's errors (ConnectionError, ...): a bump that did not happen must
@@ -211,18 +239,32 @@ class RussianDollCache {
 
   /// The entity's current version (0 before its first change). Throws the Client's errors.
   [[nodiscard]] std::uint64_t version(DollKind kind, std::string_view id);
-  /// The key the fragment has right now (reads the versions). Throws the Client's errors, and
-  /// std::out_of_range as render() does.
+  /// The key the fragment has right now for `data` (reads the versions after the data: for
+  /// inspection, not for storing). Throws the Client's errors, and std::out_of_range as
+  /// render() does.
   [[nodiscard]] std::string fragment_key(const DollData& data, DollKind kind, std::string_view id);
   /// The hash holding every version.
   [[nodiscard]] const std::string& versions_key() const noexcept { return versions_key_; }
 
  private:
   class Render;
+  using Versions = std::map<std::string, std::uint64_t, std::less<>>;  // fragment name -> version
+
+  // A render loads its data at most this often (see the class comment).
+  static constexpr int max_loads = 2;
+
+  // One HMGET of the fields (none for an empty list); absent fields are version 0.
+  Versions read_versions(std::span<const std::string> fields);
+  std::vector<std::string> known_tree(std::string_view root) const;
+  void remember_tree(std::string_view root, std::vector<std::string> fields);
 
   CacheManager& cache_;
   RussianDollOptions options_;
   std::string versions_key_;
+  mutable std::mutex trees_mutex_;
+  // Root fragment name -> the version fields of its tree in the last render: what the next
+  // render reads before it loads.
+  std::map<std::string, std::vector<std::string>, std::less<>> trees_;
 };
 
 }  // namespace airport::cache

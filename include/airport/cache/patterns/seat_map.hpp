@@ -89,8 +89,10 @@ struct HoldResult {
 
 /// Outcome of SeatMap::confirm(). Nothing changes unless it is Confirmed.
 enum class ConfirmResult {
-  Confirmed,     ///< Bit set, reservation written, hold deleted.
-  HoldLost,      ///< The hold expired, was released or confirmed already, or is another's.
+  Confirmed,     ///< Bit set, reservation written, hold deleted; or this very hold did all that
+                 ///< before (a retry after a lost reply), and nothing was written again.
+  HoldLost,      ///< The hold expired or was released, or it is another's, or the seat was
+                 ///< confirmed by another hold (even one of the same passenger).
   AlreadyTaken,  ///< The hold is ours but the seat's bit is already set (written outside holds).
 };
 
@@ -115,6 +117,12 @@ enum class ConfirmResult {
 /// the reservation and deletes the hold, all in one script. Each script touches one flight's
 /// keys, so in a cluster they must share a slot (standalone servers need nothing).
 ///
+/// confirm() is idempotent, so a confirm whose reply was lost can simply be sent again: when
+/// the hold no longer owns the lock, the seat's bit is set, its reservation names the hold's
+/// passenger and the seat's fencing counter still equals the hold's fencing_token, it was this
+/// hold that confirmed the seat, and the retry answers Confirmed without writing anything. An
+/// earlier, expired hold of the same passenger has a smaller fencing token and gets HoldLost.
+///
 /// Holds inherit DistributedLock's limits: one primary, lost on failover (confirm() then fails
 /// with HoldLost, never double-books on that primary's data).
 ///
@@ -130,7 +138,9 @@ class SeatMap {
   [[nodiscard]] HoldResult hold(std::string_view flight, std::string_view date,
                                 std::string_view seat, std::string_view passenger,
                                 std::optional<std::chrono::milliseconds> ttl = std::nullopt);
-  /// Turns the hold into a reservation (see ConfirmResult). One round trip.
+  /// Turns the hold into a reservation (see ConfirmResult). Idempotent: confirming the same
+  /// hold again answers Confirmed and writes nothing, so a confirm that threw (a timeout, a
+  /// broken connection) is safe to retry. One round trip.
   [[nodiscard]] ConfirmResult confirm(const SeatHold& hold);
   /// Owner-checked: deletes the hold if it still owns the seat. Returns whether it did.
   bool release(const SeatHold& hold);
