@@ -13,17 +13,46 @@ namespace {
 
 using Args = std::vector<std::string_view>;
 
-// Throws ReplyError for an error reply; returns the reply otherwise.
+// Throws ReplyError for an error reply, RefusedError when it says the server no longer accepts
+// the client's credentials; returns the reply otherwise.
 Reply checked(Client& client, std::string_view operation, Reply reply) {
   if (reply.is_error()) {
-    throw ReplyError(fmt::format("{} on {}: {}", operation, client.endpoint(), reply.text()));
+    const std::string& text = reply.text();
+    const std::string message = fmt::format("{} on {}: {}", operation, client.endpoint(), text);
+    if (text.starts_with("NOAUTH") || text.starts_with("WRONGPASS"))
+      throw RefusedError(message);
+    throw ReplyError(message);
   }
   return reply;
 }
 
 [[noreturn]] void unexpected(Client& client, std::string_view operation, const Reply& reply) {
+  if (reply.is_status()) {
+    throw ProtocolError(fmt::format("{} on {}: unexpected status reply '{}'", operation,
+                                    client.endpoint(), reply.text()));
+  }
   throw ProtocolError(fmt::format("{} on {}: unexpected {} reply", operation, client.endpoint(),
                                   to_string(reply.type())));
+}
+
+// A bulk string or nil. A status ("QUEUED" inside MULTI, say) is never a stored value.
+std::optional<std::string> optional_bulk(Client& client, std::string_view operation, Reply reply) {
+  if (reply.is_nil())
+    return std::nullopt;
+  if (!reply.is_string())
+    unexpected(client, operation, reply);
+  return reply.take_text();
+}
+
+std::string bulk(Client& client, std::string_view operation, Reply reply) {
+  if (!reply.is_string())
+    unexpected(client, operation, reply);
+  return reply.take_text();
+}
+
+void expect_ok(Client& client, std::string_view operation, const Reply& reply) {
+  if (!reply.is_status() || reply.text() != "OK")
+    unexpected(client, operation, reply);
 }
 
 long long integer_of(Client& client, std::string_view operation, const Reply& reply) {
@@ -50,7 +79,7 @@ std::vector<std::optional<std::string>> optional_strings(Client& client, std::st
   std::vector<std::optional<std::string>> values;
   values.reserve(reply.elements().size());
   for (Reply& element : reply.elements())
-    values.push_back(std::move(element).as_optional_string());
+    values.push_back(optional_bulk(client, operation, std::move(element)));
   return values;
 }
 
@@ -118,7 +147,7 @@ Reply Client::eval(const Script& script, std::span<const std::string_view> keys,
 }
 
 std::optional<std::string> Client::get(std::string_view key) {
-  return run(*this, "GET", key).as_optional_string();
+  return optional_bulk(*this, "GET", run(*this, "GET", key));
 }
 
 bool Client::set(std::string_view key, std::string_view value, const SetOptions& options) {
@@ -144,11 +173,14 @@ bool Client::set(std::string_view key, std::string_view value, const SetOptions&
   if (options.condition == SetCondition::IfExists)
     argv[size++] = "XX";
   const Reply reply = checked(*this, "SET", execute(CommandArgs{argv.data(), size}));
-  return !reply.is_nil();
+  if (reply.is_nil())
+    return false;
+  expect_ok(*this, "SET", reply);
+  return true;
 }
 
 std::optional<std::string> Client::getdel(std::string_view key) {
-  return run(*this, "GETDEL", key).as_optional_string();
+  return optional_bulk(*this, "GETDEL", run(*this, "GETDEL", key));
 }
 
 std::vector<std::optional<std::string>> Client::mget(std::span<const std::string_view> keys) {
@@ -166,7 +198,7 @@ void Client::mset(std::span<const std::pair<std::string_view, std::string_view>>
     argv.push_back(key);
     argv.push_back(value);
   }
-  run(*this, argv);
+  expect_ok(*this, "MSET", run(*this, argv));
 }
 
 long long Client::incr(std::string_view key) {
@@ -263,7 +295,7 @@ bool Client::hset(std::string_view key, std::string_view field, std::string_view
 }
 
 std::optional<std::string> Client::hget(std::string_view key, std::string_view field) {
-  return run(*this, "HGET", key, field).as_optional_string();
+  return optional_bulk(*this, "HGET", run(*this, "HGET", key, field));
 }
 
 std::vector<std::optional<std::string>> Client::hmget(std::string_view key,
@@ -326,14 +358,16 @@ long long Client::zadd(std::string_view key, std::string_view member, double sco
 
 double Client::zincrby(std::string_view key, double by, std::string_view member) {
   const std::string amount = format_score(by);
-  return double_of(*this, "ZINCRBY", run(*this, "ZINCRBY", key, amount, member).text());
+  return double_of(*this, "ZINCRBY",
+                   bulk(*this, "ZINCRBY", run(*this, "ZINCRBY", key, amount, member)));
 }
 
 std::optional<double> Client::zscore(std::string_view key, std::string_view member) {
-  const Reply reply = run(*this, "ZSCORE", key, member);
-  if (reply.is_nil())
+  std::optional<std::string> score =
+      optional_bulk(*this, "ZSCORE", run(*this, "ZSCORE", key, member));
+  if (!score)
     return std::nullopt;
-  return double_of(*this, "ZSCORE", reply.text());
+  return double_of(*this, "ZSCORE", *score);
 }
 
 std::optional<long long> Client::zrank(std::string_view key, std::string_view member) {
@@ -396,8 +430,8 @@ std::chrono::microseconds Client::ping() {
 
 std::string Client::info(std::string_view section) {
   if (section.empty())
-    return run(*this, "INFO").take_text();
-  return run(*this, "INFO", section).take_text();
+    return bulk(*this, "INFO", run(*this, "INFO"));
+  return bulk(*this, "INFO", run(*this, "INFO", section));
 }
 
 long long Client::dbsize() {
@@ -405,7 +439,7 @@ long long Client::dbsize() {
 }
 
 void Client::flushdb() {
-  run(*this, "FLUSHDB");
+  expect_ok(*this, "FLUSHDB", run(*this, "FLUSHDB"));
 }
 
 }  // namespace airport::cache

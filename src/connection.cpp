@@ -4,9 +4,11 @@
 
 #include <array>
 #include <charconv>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
+#include "airport/cache/deadline.hpp"
 #include "airport/cache/errors.hpp"
 
 namespace airport::cache::detail {
@@ -44,15 +46,40 @@ Reply to_reply(const redisReply& reply) {
   }
 }
 
-// Runs a set-up command during open() and turns an error reply into an exception.
-void expect_ok(Connection& connection, std::span<const std::string_view> argv,
-               std::string_view what) {
-  const Reply reply = connection.execute(argv);
-  if (reply.is_error()) {
-    throw ConnectionError(
-        fmt::format("{} on {} failed: {}", what, connection.endpoint(), reply.text()));
-  }
+char upper(char c) noexcept {
+  return c >= 'a' && c <= 'z' ? static_cast<char>(c - ('a' - 'A')) : c;
 }
+
+// Case-insensitive comparison with an upper-case literal: command names are case-insensitive.
+bool is(std::string_view text, std::string_view upper_name) noexcept {
+  if (text.size() != upper_name.size())
+    return false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (upper(text[i]) != upper_name[i])
+      return false;
+  }
+  return true;
+}
+
+bool starts_with(std::string_view text, std::string_view prefix) noexcept {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+// The server's answer to a bad password or a missing AUTH. "ERR invalid password" is what
+// Redis before 6 says.
+bool is_auth_error(std::string_view text) noexcept {
+  return starts_with(text, "WRONGPASS") || starts_with(text, "NOAUTH") ||
+         starts_with(text, "ERR invalid password");
+}
+
+// Error replies that say the server is busy or starting, not that it refuses this client:
+// an outage, for the reconnect backoff, rather than a refusal.
+bool is_transient_error(std::string_view text) noexcept {
+  return starts_with(text, "LOADING") || starts_with(text, "BUSY") ||
+         starts_with(text, "MASTERDOWN") || starts_with(text, "TRYAGAIN");
+}
+
+constexpr std::string_view too_many_clients = "ERR max number of clients reached";
 
 }  // namespace
 
@@ -65,30 +92,106 @@ void encode_command(std::string& out, std::span<const std::string_view> argv) {
   }
 }
 
+bool needs_own_connection(std::string_view command) noexcept {
+  return is(command, "SUBSCRIBE") || is(command, "PSUBSCRIBE") || is(command, "SSUBSCRIBE") ||
+         is(command, "MONITOR");
+}
+
+void refuse_own_connection_command(std::string_view caller, std::string_view command) {
+  if (needs_own_connection(command)) {
+    throw std::invalid_argument(fmt::format(
+        "{}: {} puts a connection into a mode no pooled connection may enter; use a Subscriber "
+        "(airport/cache/subscriber.hpp), which keeps a connection of its own",
+        caller, command));
+  }
+}
+
 std::unique_ptr<Connection> Connection::open(const ValkeyConfig& config, int cancel_fd) {
-  auto connection =
-      std::make_unique<Connection>(connect_tcp(config.host, config.port, config.connect_timeout,
-                                               config.socket_timeout, cancel_fd),
-                                   config.endpoint());
+  const auto now = Clock::now();
+  const auto connect_left = std::chrono::ceil<std::chrono::milliseconds>(
+      DeadlineScope::bound(now, config.connect_timeout) - now);
+  if (connect_left <= std::chrono::milliseconds::zero()) {
+    throw TimeoutError(fmt::format("connect to {}: the operation's deadline passed before it began",
+                                   config.endpoint()));
+  }
+  auto connection = std::make_unique<Connection>(
+      connect_tcp(config.host, config.port, connect_left, config.socket_timeout, cancel_fd),
+      config.endpoint());
+  connection->set_command_timeout(config.socket_timeout);
+  connection->set_cancel_fd(cancel_fd);
+  connection->handshake(config, false);
+  return connection;
+}
+
+void Connection::handshake(const ValkeyConfig& config, bool after_reset) {
+  // One name per step, for the message of the reply that refuses it.
+  std::array<std::string, 4> steps;
+  std::size_t count = 0;
+  if (after_reset) {
+    static constexpr std::array<std::string_view, 1> reset{"RESET"};
+    append(reset);
+    steps[count++] = "RESET";
+  }
   if (!config.password.empty()) {
     if (config.username.empty()) {
       const std::array<std::string_view, 2> argv{"AUTH", config.password.reveal()};
-      expect_ok(*connection, argv, "AUTH");
+      append(argv);
+      steps[count++] = "AUTH";
     } else {
       const std::array<std::string_view, 3> argv{"AUTH", config.username, config.password.reveal()};
-      expect_ok(*connection, argv, fmt::format("AUTH as user '{}'", config.username));
+      append(argv);
+      steps[count++] = fmt::format("AUTH as user '{}'", config.username);
     }
   }
   if (config.database != 0) {
     const std::string db = std::to_string(config.database);
     const std::array<std::string_view, 2> argv{"SELECT", db};
-    expect_ok(*connection, argv, fmt::format("SELECT {}", db));
+    append(argv);
+    steps[count++] = fmt::format("SELECT {}", db);
   }
   if (!config.client_name.empty()) {
     const std::array<std::string_view, 3> argv{"CLIENT", "SETNAME", config.client_name};
-    expect_ok(*connection, argv, "CLIENT SETNAME");
+    append(argv);
+    steps[count++] = "CLIENT SETNAME";
   }
-  return connection;
+  if (count == 0)
+    return;
+  // One round trip for every step: the handshake costs one command's latency, and one deadline.
+  flush(steps[0]);
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::string& step = steps[i];
+    Reply reply = read_reply(step);
+    if (after_reset && i == 0) {
+      // Messages published before RESET ended the subscription may still come first.
+      while (state_.subscribed && reply.is_array())
+        reply = read_reply(step);
+      if (!reply.is_status() || reply.text() != "RESET") {
+        broken_ = true;
+        throw ProtocolError(
+            fmt::format("RESET on {}: unsupported by the server (it answered {} "
+                        "'{}'); Valkey or Redis >= 6.2 is needed",
+                        endpoint_, to_string(reply.type()), reply.text()));
+      }
+      continue;
+    }
+    if (!reply.is_error())
+      continue;
+    broken_ = true;
+    const std::string& reason = reply.text();
+    if (starts_with(reason, too_many_clients) || is_transient_error(reason)) {
+      throw ConnectionError(fmt::format("{} on {} failed: {}", step, endpoint_, reason));
+    }
+    const std::string message = fmt::format("{} on {} refused: {}", step, endpoint_, reason);
+    if (is_auth_error(reason))
+      throw AuthRefusedError(message);
+    throw RefusedError(message);
+  }
+  state_ = {};
+  auth_rejection_.clear();
+}
+
+void Connection::reset_session(const ValkeyConfig& config) {
+  handshake(config, true);
 }
 
 Connection::Connection(std::unique_ptr<Transport> transport, std::string endpoint)
@@ -111,7 +214,82 @@ Reply Connection::execute(std::span<const std::string_view> argv) {
 }
 
 void Connection::append(std::span<const std::string_view> argv) {
+  if (!argv.empty())
+    track(argv[0], argv.size() > 1 ? argv[1] : std::string_view{});
   encode_command(output_, argv);
+}
+
+void Connection::append_encoded(std::string_view resp) {
+  for_each_command(
+      resp, [this](std::string_view name, std::string_view argument) { track(name, argument); });
+  output_.append(resp);
+}
+
+void Connection::track(std::string_view command, std::string_view argument) noexcept {
+  // Every command passes here: rule out the common ones by length before comparing names.
+  if (command.size() < 4 || command.size() > 10)
+    return;
+  switch (upper(command[0])) {
+    case 'M':
+      if (is(command, "MULTI"))
+        state_.transaction = true;
+      break;
+    case 'E':
+    case 'D':
+      // EXEC and DISCARD end a transaction and its WATCHes; without MULTI they fail and end
+      // nothing.
+      if (is(command, "EXEC") || is(command, "DISCARD")) {
+        if (state_.transaction)
+          state_.watching = false;
+        state_.transaction = false;
+      }
+      break;
+    case 'W':
+      if (is(command, "WATCH"))
+        state_.watching = true;
+      break;
+    case 'U':
+      if (is(command, "UNWATCH"))
+        state_.watching = false;
+      break;
+    case 'S':
+      if (is(command, "SELECT"))
+        state_.changed = true;
+      else if (is(command, "SUBSCRIBE") || is(command, "SSUBSCRIBE"))
+        state_.subscribed = true;
+      break;
+    case 'P':
+      if (is(command, "PSUBSCRIBE"))
+        state_.subscribed = true;
+      break;
+    case 'C':
+      if (is(command, "CLIENT") &&
+          (is(argument, "SETNAME") || is(argument, "TRACKING") || is(argument, "REPLY") ||
+           is(argument, "NO-EVICT") || is(argument, "NO-TOUCH"))) {
+        state_.changed = true;
+      }
+      break;
+    case 'R':
+      if (is(command, "RESET")) {
+        state_.changed = true;
+        state_.reauthenticated = true;
+      } else if (is(command, "READONLY") || is(command, "READWRITE")) {
+        state_.changed = true;
+      }
+      break;
+    case 'A':
+      if (is(command, "AUTH"))
+        state_.reauthenticated = true;
+      else if (is(command, "ASKING"))
+        state_.changed = true;
+      break;
+    case 'H':
+      if (is(command, "HELLO"))
+        state_.reauthenticated = true;
+      break;
+    default:
+      break;
+  }
 }
 
 void Connection::flush(std::string_view operation) {
@@ -119,7 +297,16 @@ void Connection::flush(std::string_view operation) {
     output_.clear();
     throw ConnectionError(fmt::format("{} on {}: connection is broken", operation, endpoint_));
   }
-  const IoResult result = transport_->write_all(output_);
+  started_ = Clock::now();
+  deadline_ = DeadlineScope::bound(started_, command_timeout_);
+  if (deadline_ <= started_) {
+    // Nothing left the client, so the stream is intact and the connection stays usable.
+    output_.clear();
+    sent_nothing_ = true;
+    throw TimeoutError(fmt::format("{} on {}: the operation's deadline passed before it was sent",
+                                   operation, endpoint_));
+  }
+  const IoResult result = transport_->write_all_until(output_, deadline_, cancel_fd_);
   sent_nothing_ = result.bytes == 0 && result.status != IoStatus::Ok;
   // Keep the buffer's capacity: the next command encodes without allocating.
   output_.clear();
@@ -140,14 +327,34 @@ Reply Connection::read_reply(std::string_view operation) {
       Reply result = to_reply(*reply);
       freeReplyObject(reply);
       last_used_ = Clock::now();
+      note_reply(operation, result);
       return result;
     }
     std::array<char, read_chunk_size> buffer;
-    const IoResult result = transport_->read_some(buffer.data(), buffer.size());
+    // The deadline was fixed when the command was sent: each read gets only what is left of it.
+    const IoResult result =
+        transport_->read_some_until(buffer.data(), buffer.size(), deadline_, cancel_fd_);
     if (result.status != IoStatus::Ok)
       fail_io(operation, result);
     redisReaderFeed(reader_, buffer.data(), result.bytes);
   }
+}
+
+void Connection::note_reply(std::string_view operation, const Reply& reply) {
+  const bool first = !answered_;
+  answered_ = true;
+  if (!reply.is_error())
+    return;
+  const std::string& text = reply.text();
+  // A server at maxclients sends this unasked to a new connection and closes it: the
+  // connection failed, no command was answered.
+  if (first && starts_with(text, too_many_clients)) {
+    broken_ = true;
+    transport_->close();
+    throw ConnectionError(fmt::format("{} on {}: {}", operation, endpoint_, text));
+  }
+  if (!state_.reauthenticated && (starts_with(text, "NOAUTH") || starts_with(text, "WRONGPASS")))
+    auth_rejection_ = text;
 }
 
 bool Connection::has_buffered_reply() {
@@ -159,8 +366,13 @@ void Connection::fail_io(std::string_view operation, const IoResult& result) {
   broken_ = true;
   transport_->close();
   if (result.status == IoStatus::Timeout) {
-    throw TimeoutError(
-        fmt::format("{} on {}: no reply within the socket timeout", operation, endpoint_));
+    const auto allowed =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - started_);
+    throw TimeoutError(fmt::format("{} on {}: no complete reply within {} ms", operation, endpoint_,
+                                   allowed.count()));
+  }
+  if (result.status == IoStatus::Cancelled) {
+    throw ConnectionError(fmt::format("{} on {}: cancelled by shutdown", operation, endpoint_));
   }
   throw ConnectionError(fmt::format("{} on {}: {}", operation, endpoint_, result.detail));
 }

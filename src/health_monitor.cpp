@@ -1,7 +1,6 @@
 #include "health_monitor.hpp"
 
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
@@ -30,10 +29,11 @@ std::string info_field(std::string_view info, std::string_view field) {
 }  // namespace
 
 HealthMonitor::HealthMonitor(ValkeyConfig config, std::shared_ptr<spdlog::logger> logger,
-                             Listener listener)
+                             Listener listener, RefusalListener on_refused)
     : config_{std::move(config)},
       logger_{std::move(logger)},
       listener_{std::move(listener)},
+      on_refused_{std::move(on_refused)},
       cancel_fd_{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)},
       thread_{[this] { run(); }} {}
 
@@ -44,8 +44,6 @@ HealthMonitor::~HealthMonitor() {
     const std::uint64_t one = 1;
     if (cancel_fd_ >= 0)
       (void)!::write(cancel_fd_, &one, sizeof one);
-    if (active_socket_ >= 0)
-      ::shutdown(active_socket_, SHUT_RDWR);
   }
   wake_.notify_all();
   thread_.join();
@@ -71,14 +69,11 @@ void HealthMonitor::run() {
 void HealthMonitor::check() {
   HealthStatus next = status();
   static constexpr std::array<std::string_view, 1> ping{"PING"};
+  std::string refusal;
+  bool credentials_refused = false;
   try {
-    if (!connection_) {
+    if (!connection_)
       connection_ = Connection::open(config_, cancel_fd_);
-      std::lock_guard lock{mutex_};
-      if (stopping_)
-        return;
-      active_socket_ = connection_->transport().native_handle();
-    }
     if (next.server_version.empty())
       read_server_info(*connection_, next);
     const auto start = std::chrono::steady_clock::now();
@@ -90,13 +85,15 @@ void HealthMonitor::check() {
     next.round_trip = std::chrono::duration_cast<std::chrono::microseconds>(elapsed);
     next.last_error.clear();
   } catch (const Error& error) {
+    if (const auto* refused = dynamic_cast<const RefusedError*>(&error)) {
+      refusal = refused->what();
+      credentials_refused = dynamic_cast<const AuthRefusedError*>(&error) != nullptr;
+    }
     next.up = false;
     next.last_error = error.what();
     ++next.failed_checks;
     // A new server may be a different version or role; learn it again after reconnecting.
     next.server_version.clear();
-    std::lock_guard lock{mutex_};
-    active_socket_ = -1;
     connection_.reset();
   }
   ++next.checks;
@@ -117,6 +114,10 @@ void HealthMonitor::check() {
       logger_->warn("health check: {} is down: {}", config_.endpoint(), next.last_error);
     }
   }
+  // The check's handshake is one more handshake of this client: a refused password here is
+  // as much a refusal of the pool's connections.
+  if (!refusal.empty() && on_refused_)
+    on_refused_(refusal, credentials_refused);
   if (listener_)
     listener_(next, changed);
 }

@@ -1,6 +1,7 @@
 // HealthMonitor: a background thread that PINGs the server every health_check_interval over its
 // own connection (so an exhausted pool cannot starve it) and keeps the latest HealthStatus.
-// It stops within milliseconds of destruction, even in the middle of a connect or a PING.
+// It stops within milliseconds of destruction, even in the middle of a connect, a handshake or
+// a PING: every wait of its connection polls the cancel eventfd too.
 #pragma once
 
 #include <condition_variable>
@@ -22,8 +23,12 @@ class HealthMonitor {
  public:
   /// Called on the monitor thread after every check; `changed` is true when up/down flipped.
   using Listener = std::function<void(const HealthStatus& status, bool changed)>;
+  /// Called on the monitor thread when the server refused the check's handshake, with the
+  /// reason and whether it refused the credentials (AuthRefusedError).
+  using RefusalListener = std::function<void(const std::string& reason, bool credentials)>;
 
-  HealthMonitor(ValkeyConfig config, std::shared_ptr<spdlog::logger> logger, Listener listener);
+  HealthMonitor(ValkeyConfig config, std::shared_ptr<spdlog::logger> logger, Listener listener,
+                RefusalListener on_refused = {});
   ~HealthMonitor();
   HealthMonitor(const HealthMonitor&) = delete;
   HealthMonitor& operator=(const HealthMonitor&) = delete;
@@ -38,11 +43,13 @@ class HealthMonitor {
   const ValkeyConfig config_;
   const std::shared_ptr<spdlog::logger> logger_;
   const Listener listener_;
+  const RefusalListener on_refused_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
-  int cancel_fd_ = -1;      // eventfd: aborts a connect in progress
-  int active_socket_ = -1;  // shut down on stop to abort a blocked PING
+  // eventfd, readable once stopping: aborts the connect, handshake or PING in progress. Never
+  // a socket of the connection, which may be closed and its number reused meanwhile.
+  int cancel_fd_ = -1;
   HealthStatus status_;
   std::unique_ptr<Connection> connection_;  // touched only by the monitor thread
   std::thread thread_;

@@ -5,11 +5,17 @@
 #include <fmt/format.h>
 
 #include "airport/cache/backoff.hpp"
+#include "airport/cache/deadline.hpp"
 #include "airport/cache/errors.hpp"
 
 namespace airport::cache::detail {
 
-ConnectionPool::ConnectionPool(ValkeyConfig config, std::shared_ptr<spdlog::logger> logger)
+std::shared_ptr<ConnectionPool> ConnectionPool::create(ValkeyConfig config,
+                                                       std::shared_ptr<spdlog::logger> logger) {
+  return std::make_shared<ConnectionPool>(Private{}, std::move(config), std::move(logger));
+}
+
+ConnectionPool::ConnectionPool(Private, ValkeyConfig config, std::shared_ptr<spdlog::logger> logger)
     : config_{std::move(config)}, logger_{std::move(logger)} {
   idle_.reserve(config_.max_connections);
 }
@@ -17,44 +23,84 @@ ConnectionPool::ConnectionPool(ValkeyConfig config, std::shared_ptr<spdlog::logg
 ConnectionPool::~ConnectionPool() = default;
 
 ConnectionPool::Lease ConnectionPool::acquire(std::string_view operation) {
+  const auto start = Clock::now();
+  if (const auto deadline = DeadlineScope::current(); deadline && *deadline <= start) {
+    throw TimeoutError(fmt::format("{} on {}: the operation's deadline passed before it began",
+                                   operation, config_.endpoint()));
+  }
+  const auto wait_deadline = DeadlineScope::bound(start, config_.pool_timeout);
   std::unique_lock lock{mutex_};
-  const auto deadline = Clock::now() + config_.pool_timeout;
   for (;;) {
     if (!idle_.empty()) {
       std::unique_ptr<Connection> connection = std::move(idle_.back());
       idle_.pop_back();
       if (Clock::now() - connection->last_used() < config_.idle_check_after) {
-        return Lease{this, std::move(connection)};
+        return Lease{shared_from_this(), std::move(connection)};
       }
       lock.unlock();
-      const bool alive = passes_idle_check(*connection);
-      if (alive)
-        return Lease{this, std::move(connection)};
+      std::string failure;
+      if (passes_idle_check(*connection, failure))
+        return Lease{shared_from_this(), std::move(connection)};
+      std::string refusal;
+      if (!connection->auth_rejection().empty()) {
+        refusal = fmt::format("PING on {} was refused: {}", config_.endpoint(),
+                              connection->auth_rejection());
+      }
       connection.reset();
+      // The other idle connections are as old and as suspect: checking each in turn would
+      // spend one socket timeout per connection on a hung server.
+      Connections dropped;
       lock.lock();
       --open_;
+      if (!refusal.empty())
+        latch_refused(refusal, dropped);
+      for (auto& idle : idle_)
+        dropped.push_back(std::move(idle));
+      open_ -= idle_.size();
+      idle_.clear();
+      lock.unlock();
+      dropped.clear();
+      available_.notify_all();
+      if (!refusal.empty())
+        report_refusal(refusal);
+      if (const auto deadline = DeadlineScope::current(); deadline && *deadline <= Clock::now()) {
+        // Say what used the time up rather than that no time is left for the connect.
+        throw TimeoutError(
+            fmt::format("{} on {}: an idle connection failed its check ({}), and "
+                        "the operation's deadline has passed",
+                        operation, config_.endpoint(), failure));
+      }
+      lock.lock();
       continue;
     }
     if (open_ < config_.max_connections) {
-      return Lease{this, open_connection(operation, lock)};
+      return Lease{shared_from_this(), open_connection(operation, lock)};
     }
-    if (available_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
+    if (available_.wait_until(lock, wait_deadline) == std::cv_status::timeout && idle_.empty() &&
         open_ >= config_.max_connections) {
-      throw PoolExhaustedError(fmt::format(
-          "{} on {}: no free connection within {} ms (all {} pooled connections busy)", operation,
-          config_.endpoint(), config_.pool_timeout.count(), config_.max_connections));
+      throw PoolExhaustedError(
+          fmt::format("{} on {}: no free connection within {} ms (all {} pooled connections busy)",
+                      operation, config_.endpoint(),
+                      std::chrono::ceil<std::chrono::milliseconds>(wait_deadline - start).count(),
+                      config_.max_connections));
     }
   }
 }
 
 std::unique_ptr<Connection> ConnectionPool::open_connection(std::string_view operation,
                                                             std::unique_lock<std::mutex>& lock) {
-  const bool server_down = connect_failures_ > 0;
-  if (server_down) {
+  const bool failing = connect_failures_ > 0;
+  if (failing) {
     const auto now = Clock::now();
     if (probing_ || now < next_connect_at_) {
       const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
           std::max(next_connect_at_ - now, Clock::duration::zero()));
+      if (!refusal_.empty()) {
+        throw RefusedError(
+            fmt::format("{} on {}: the server refuses this client ({}); next "
+                        "attempt in {} ms",
+                        operation, config_.endpoint(), refusal_, wait.count()));
+      }
       throw ConnectionError(fmt::format(
           "{} on {}: server unreachable ({} failed connects, last: {}); next attempt in {} ms",
           operation, config_.endpoint(), connect_failures_, last_connect_error_, wait.count()));
@@ -62,13 +108,22 @@ std::unique_ptr<Connection> ConnectionPool::open_connection(std::string_view ope
     probing_ = true;
   }
   ++open_;
+  const std::uint64_t generation = generation_;
   lock.unlock();
+  Connections dropped;  // closed after the lock is released, on every path
   try {
     auto connection = Connection::open(config_);
     lock.lock();
-    if (server_down) {
+    if (failing && refusal_.empty()) {
       logger_->info("reconnected to {} after {} failed attempts", config_.endpoint(),
                     connect_failures_);
+    }
+    // A handshake that began before a refusal latched the pool proves nothing about the
+    // credentials now: its connection serves this call and is closed on its return.
+    connection->set_generation(generation);
+    if (generation == generation_ && !refusal_.empty()) {
+      logger_->info("{} accepts this client's handshake again", config_.endpoint());
+      refusal_.clear();
     }
     connect_failures_ = 0;
     probing_ = false;
@@ -82,47 +137,130 @@ std::unique_ptr<Connection> ConnectionPool::open_connection(std::string_view ope
     ++connect_failures_;
     next_connect_at_ = Clock::now() + delay;
     last_connect_error_ = error.what();
-    if (connect_failures_ == 1) {
-      logger_->warn("cannot connect to {}: {}", config_.endpoint(), error.what());
+    const bool refused = dynamic_cast<const RefusedError*>(&error) != nullptr;
+    if (dynamic_cast<const AuthRefusedError*>(&error) != nullptr) {
+      latch_refused(error.what(), dropped);
+    } else if (refused) {
+      refusal_ = error.what();
+    } else {
+      // The latest attempt decides: a server that refused and is now unreachable is down.
+      refusal_.clear();
+      if (connect_failures_ == 1)
+        logger_->warn("cannot connect to {}: {}", config_.endpoint(), error.what());
     }
-    available_.notify_one();
+    lock.unlock();
+    available_.notify_all();
+    if (refused)
+      report_refusal(error.what());
+    dropped.clear();
+    lock.lock();
     throw;
   }
 }
 
-bool ConnectionPool::passes_idle_check(Connection& connection) {
+bool ConnectionPool::passes_idle_check(Connection& connection, std::string& failure) {
   static constexpr std::array<std::string_view, 1> ping{"PING"};
   try {
-    return !connection.execute(ping).is_error();
+    const Reply pong = connection.execute(ping);
+    if (!pong.is_error())
+      return true;
+    failure = fmt::format("PING on {}: {}", config_.endpoint(), pong.text());
   } catch (const Error& error) {
-    logger_->debug("idle connection to {} failed its PING: {}", config_.endpoint(), error.what());
-    return false;
+    failure = error.what();
   }
+  logger_->debug("idle connection to {} failed its check: {}", config_.endpoint(), failure);
+  return false;
 }
 
-void ConnectionPool::give_back(std::unique_ptr<Connection> connection) {
-  const bool broken = connection->broken();
-  std::vector<std::unique_ptr<Connection>> dropped;
-  {
-    std::lock_guard lock{mutex_};
-    if (broken) {
-      --open_;
-      dropped.swap(idle_);
-      open_ -= dropped.size();
-    } else {
-      idle_.push_back(std::move(connection));
+void ConnectionPool::give_back(std::unique_ptr<Connection> connection) noexcept {
+  std::string refusal;
+  bool keep = !connection->broken();
+  if (keep && !connection->auth_rejection().empty()) {
+    refusal = fmt::format("a command on {} was refused: {}", config_.endpoint(),
+                          connection->auth_rejection());
+    keep = false;
+  }
+  if (keep && !connection->session_state().clean()) {
+    // A caller left MULTI, WATCH, another database or another name behind: undo it, or close
+    // the connection, but never lend it to the next caller like this.
+    try {
+      connection->reset_session(config_);
+    } catch (const AuthRefusedError& error) {
+      refusal = error.what();
+      keep = false;
+    } catch (const std::exception& error) {
+      logger_->debug("closing a connection to {} that could not be reset: {}", config_.endpoint(),
+                     error.what());
+      keep = false;
     }
   }
-  if (broken) {
-    available_.notify_all();
-  } else {
-    available_.notify_one();
+  const bool broken = connection->broken();
+  Connections dropped;
+  {
+    std::lock_guard lock{mutex_};
+    if (!refusal.empty())
+      latch_refused(refusal, dropped);
+    if (keep && connection->generation() != generation_)
+      keep = false;
+    if (keep) {
+      idle_.push_back(std::move(connection));
+    } else {
+      --open_;
+      if (broken) {
+        for (auto& idle : idle_)
+          dropped.push_back(std::move(idle));
+        open_ -= idle_.size();
+        idle_.clear();
+      }
+    }
   }
+  if (keep) {
+    available_.notify_one();
+  } else {
+    available_.notify_all();
+  }
+  if (!refusal.empty())
+    report_refusal(refusal);
   // Sockets close here, outside the lock.
 }
 
+void ConnectionPool::latch_refused(std::string reason, Connections& dropped) {
+  refusal_ = std::move(reason);
+  ++generation_;
+  for (auto& idle : idle_)
+    dropped.push_back(std::move(idle));
+  open_ -= idle_.size();
+  idle_.clear();
+}
+
+void ConnectionPool::report_refusal(const std::string& reason) {
+  // A refusal repeats on every connect until someone fixes the configuration or the server:
+  // one line per interval, with the count of what was held back, says as much as all of them.
+  if (const auto held_back = refusal_log_.admit(reason)) {
+    if (*held_back == 0) {
+      logger_->error("the server refuses this client: {}", reason);
+    } else {
+      logger_->error("the server refuses this client: {} ({} more times since the last report)",
+                     reason, *held_back);
+    }
+  }
+}
+
+void ConnectionPool::note_refusal(std::string reason, bool credentials) {
+  Connections dropped;
+  {
+    std::lock_guard lock{mutex_};
+    if (credentials)
+      latch_refused(reason, dropped);
+    else
+      refusal_ = reason;
+  }
+  available_.notify_all();
+  report_refusal(reason);
+}
+
 void ConnectionPool::drop_idle() {
-  std::vector<std::unique_ptr<Connection>> dropped;
+  Connections dropped;
   {
     std::lock_guard lock{mutex_};
     dropped.swap(idle_);
@@ -145,6 +283,11 @@ std::size_t ConnectionPool::open_count() const {
 std::size_t ConnectionPool::idle_count() const {
   std::lock_guard lock{mutex_};
   return idle_.size();
+}
+
+std::string ConnectionPool::refusal() const {
+  std::lock_guard lock{mutex_};
+  return refusal_;
 }
 
 }  // namespace airport::cache::detail

@@ -1,11 +1,14 @@
 // ConnectionPool: up to max_connections lazily opened connections, lent out as RAII leases.
-// Broken connections are never reused. While the server is unreachable, one caller at a time
-// probes it on a full-jitter backoff schedule and every other caller fails fast.
+// A connection comes back into the pool only as it was opened (RESET and the handshake again
+// when a caller changed its session), and broken ones are never reused. While the server is
+// unreachable, one caller at a time probes it on a full-jitter backoff schedule and every other
+// caller fails fast. A refused password latches the whole pool until a handshake succeeds.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,19 +19,21 @@
 
 #include "airport/cache/config.hpp"
 #include "connection.hpp"
+#include "log_limiter.hpp"
 
 namespace airport::cache::detail {
 
-/// Safe for concurrent use.
-class ConnectionPool {
+/// Safe for concurrent use. Always owned by a shared_ptr (create()): every lease holds one, so
+/// a Session may outlive the client that made it.
+class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
  public:
   using Clock = std::chrono::steady_clock;
 
-  /// A borrowed connection; gives it back (or discards it when broken) on destruction.
+  /// A borrowed connection; gives it back (or discards it) on destruction.
   class Lease {
    public:
-    Lease(ConnectionPool* pool, std::unique_ptr<Connection> connection)
-        : pool_{pool}, connection_{std::move(connection)} {}
+    Lease(std::shared_ptr<ConnectionPool> pool, std::unique_ptr<Connection> connection)
+        : pool_{std::move(pool)}, connection_{std::move(connection)} {}
     Lease(Lease&& other) noexcept = default;
     Lease& operator=(Lease&&) = delete;
     Lease(const Lease&) = delete;
@@ -41,18 +46,24 @@ class ConnectionPool {
     Connection* operator->() const noexcept { return connection_.get(); }
 
    private:
-    ConnectionPool* pool_;
+    std::shared_ptr<ConnectionPool> pool_;
     std::unique_ptr<Connection> connection_;
   };
 
-  ConnectionPool(ValkeyConfig config, std::shared_ptr<spdlog::logger> logger);
+  [[nodiscard]] static std::shared_ptr<ConnectionPool> create(
+      ValkeyConfig config, std::shared_ptr<spdlog::logger> logger);
   ~ConnectionPool();
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;
 
-  /// Lends a connection, opening one if allowed. Throws PoolExhaustedError after the pool
-  /// timeout, or ConnectionError / TimeoutError when a connection cannot be opened (at once,
-  /// without a connect attempt, while the server is known to be down and not yet due a retry).
+  /// Lends a connection, opening one if allowed. Each step gets its configured timeout, cut
+  /// short by the thread's DeadlineScope: the wait for a free connection (pool_timeout), the
+  /// PING of a connection idle past idle_check_after (socket_timeout; one failed PING closes
+  /// every idle connection), the connect and the handshake. Throws PoolExhaustedError after the
+  /// wait; TimeoutError when the scope's deadline has passed; ConnectionError or TimeoutError
+  /// when a connection cannot be opened (at once, without a connect attempt, while the server
+  /// is known to be down and not yet due a retry); RefusedError while the server refuses the
+  /// handshake.
   [[nodiscard]] Lease acquire(std::string_view operation);
 
   /// Closes every idle connection: after one connection broke, the others likely did too (a
@@ -62,27 +73,52 @@ class ConnectionPool {
   /// Forgets the reconnect backoff: the health check saw the server answer again.
   void reset_backoff();
 
+  /// A handshake outside the pool (the health check's) was refused: reported like one of the
+  /// pool's own, and a refusal of the credentials latches the pool.
+  void note_refusal(std::string reason, bool credentials);
+
   [[nodiscard]] std::size_t open_count() const;
   [[nodiscard]] std::size_t idle_count() const;
+  /// Why the server refuses this client's handshake, with its reason; empty when it does not.
+  [[nodiscard]] std::string refusal() const;
   [[nodiscard]] const ValkeyConfig& config() const noexcept { return config_; }
 
  private:
-  void give_back(std::unique_ptr<Connection> connection);
+  struct Private {};
+
+ public:
+  ConnectionPool(Private, ValkeyConfig config, std::shared_ptr<spdlog::logger> logger);
+
+ private:
+  using Connections = std::vector<std::unique_ptr<Connection>>;
+
+  void give_back(std::unique_ptr<Connection> connection) noexcept;
   std::unique_ptr<Connection> open_connection(std::string_view operation,
                                               std::unique_lock<std::mutex>& lock);
-  bool passes_idle_check(Connection& connection);
+  // PINGs the connection; on failure says why in `failure`.
+  bool passes_idle_check(Connection& connection, std::string& failure);
+  // Latches the pool as refused: idle connections go (into `dropped`, to close outside the
+  // lock) and a new generation makes every lent one close on its return.
+  void latch_refused(std::string reason, Connections& dropped);
+  void report_refusal(const std::string& reason);
 
   const ValkeyConfig config_;
   const std::shared_ptr<spdlog::logger> logger_;
+  LogLimiter refusal_log_{std::chrono::seconds{30}};
   mutable std::mutex mutex_;
   std::condition_variable available_;
-  std::vector<std::unique_ptr<Connection>> idle_;  // LIFO: the warmest connection goes out first
-  std::size_t open_ = 0;                           // idle + lent + being opened
-  // Reconnect backoff while the server is unreachable.
+  Connections idle_;      // LIFO: the warmest connection goes out first
+  std::size_t open_ = 0;  // idle + lent + being opened
+  // Reconnect backoff while the server is unreachable or refuses.
   int connect_failures_ = 0;
   bool probing_ = false;
   Clock::time_point next_connect_at_{};
   std::string last_connect_error_;
+  // Refusals: the last refused handshake's reason, cleared by a successful one. A credentials
+  // refusal also bumps the generation, and a connection of an older generation is closed on
+  // its return instead of pooled.
+  std::string refusal_;
+  std::uint64_t generation_ = 0;
 };
 
 }  // namespace airport::cache::detail

@@ -86,18 +86,25 @@ struct Subscriber::Impl {
       try {
         pump();
       } catch (const Error& error) {
-        logger->warn("subscriber lost its connection to {}: {}", config.endpoint(), error.what());
+        if (!is_stopping())
+          logger->warn("subscriber lost its connection to {}: {}", config.endpoint(), error.what());
         drop_connection();
       }
     }
     drop_connection();
   }
 
+  bool is_stopping() const {
+    std::lock_guard lock{mutex};
+    return stopping;
+  }
+
   // Connects and re-subscribes to everything. Returns false (and counts a failure) when it could
   // not.
   bool connect(int& failures, bool& ever_connected) {
     try {
-      // Only stopping cancels a connect; a subscribe() meanwhile is picked up once connected.
+      // Only stopping cancels a connect, a handshake or a read of the connection; a subscribe()
+      // meanwhile is picked up once connected.
       auto fresh = detail::Connection::open(config, stop_fd);
       std::vector<std::string> channels, patterns;
       {
@@ -129,7 +136,7 @@ struct Subscriber::Impl {
       changed.notify_all();
       return true;
     } catch (const Error& error) {
-      if (failures == 0) {
+      if (failures == 0 && !is_stopping()) {
         logger->warn("subscriber cannot connect to {}: {}", config.endpoint(), error.what());
       }
       ++failures;
@@ -165,6 +172,9 @@ struct Subscriber::Impl {
       send_pending();
     }
     if (buffered || (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      // Nobody sent a command for a message: its whole reply gets its own socket_timeout, so a
+      // server that drips it cannot hold the thread.
+      connection->set_deadline(std::chrono::steady_clock::now() + config.socket_timeout);
       dispatch(connection->read_reply("SUBSCRIBE"));
       heard_from_server();
     }

@@ -1,7 +1,7 @@
-// The plain TCP transport: blocking sockets with SO_RCVTIMEO / SO_SNDTIMEO, as hiredis itself
-// does, so a request costs exactly one send and one recv; only connect() is non-blocking, to
-// honour the connect timeout.
-#include <fcntl.h>
+// The plain TCP transport: a non-blocking socket, and poll() with the time left before every
+// recv and send, so one deadline bounds a whole reply however the bytes trickle in (a socket
+// timeout such as SO_RCVTIMEO restarts on every byte), and an eventfd next to the socket can
+// cancel any wait at once.
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,53 +21,96 @@
 namespace airport::cache::detail {
 namespace {
 
-timeval to_timeval(std::chrono::milliseconds timeout) {
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
-  return tv;
-}
+using Clock = std::chrono::steady_clock;
 
 IoResult failure_from_errno(int error) {
-  if (error == EAGAIN || error == EWOULDBLOCK)
-    return {IoStatus::Timeout, 0, "timed out"};
   if (error == EPIPE || error == ECONNRESET)
     return {IoStatus::Closed, 0, std::strerror(error)};
   return {IoStatus::Failed, 0, std::strerror(error)};
 }
 
+// Waits until `fd` is ready for `events` (or has an error or hang-up for the caller's next
+// syscall to report), the deadline passes, or `cancel_fd` becomes readable.
+IoResult wait_ready(int fd, short events, Clock::time_point deadline, int cancel_fd) {
+  for (;;) {
+    const auto left = deadline - Clock::now();
+    if (left <= Clock::duration::zero())
+      return {IoStatus::Timeout, 0, "timed out"};
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(left);
+    const timespec timeout{static_cast<time_t>(seconds.count()),
+                           static_cast<long>(std::chrono::nanoseconds{left - seconds}.count())};
+    std::array<pollfd, 2> fds{pollfd{fd, events, 0}, pollfd{cancel_fd, POLLIN, 0}};
+    const int ready = ::ppoll(fds.data(), cancel_fd >= 0 ? 2 : 1, &timeout, nullptr);
+    if (ready < 0) {
+      if (errno == EINTR)
+        continue;
+      return failure_from_errno(errno);
+    }
+    if (ready == 0)
+      continue;  // the loop's first line decides whether the deadline has passed
+    if ((fds[1].revents & POLLIN) != 0)
+      return {IoStatus::Cancelled, 0, "cancelled"};
+    if (fds[0].revents != 0)
+      return {};
+  }
+}
+
 class TcpTransport final : public Transport {
  public:
-  explicit TcpTransport(int fd) : fd_{fd} {}
+  TcpTransport(int fd, std::chrono::milliseconds io_timeout) : fd_{fd}, io_timeout_{io_timeout} {}
   ~TcpTransport() override { close(); }
   TcpTransport(const TcpTransport&) = delete;
   TcpTransport& operator=(const TcpTransport&) = delete;
 
   IoResult write_all(std::string_view bytes) override {
+    return write_all_until(bytes, Clock::now() + io_timeout_, -1);
+  }
+
+  IoResult read_some(char* buffer, std::size_t size) override {
+    return read_some_until(buffer, size, Clock::now() + io_timeout_, -1);
+  }
+
+  IoResult write_all_until(std::string_view bytes, Clock::time_point deadline,
+                           int cancel_fd) override {
     std::size_t written = 0;
     while (written < bytes.size()) {
-      const ssize_t n = ::send(fd_, bytes.data() + written, bytes.size() - written, MSG_NOSIGNAL);
+      // Send first: the socket buffer almost always has room, and then no poll() is needed.
+      const ssize_t n =
+          ::send(fd_, bytes.data() + written, bytes.size() - written, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) {
         written += static_cast<std::size_t>(n);
         continue;
       }
       if (n < 0 && errno == EINTR)
         continue;
-      IoResult result = failure_from_errno(n < 0 ? errno : EPIPE);
+      IoResult result;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        result = wait_ready(fd_, POLLOUT, deadline, cancel_fd);
+        if (result.status == IoStatus::Ok)
+          continue;
+      } else {
+        result = failure_from_errno(n < 0 ? errno : EPIPE);
+      }
       result.bytes = written;
       return result;
     }
     return {IoStatus::Ok, written, {}};
   }
 
-  IoResult read_some(char* buffer, std::size_t size) override {
+  IoResult read_some_until(char* buffer, std::size_t size, Clock::time_point deadline,
+                           int cancel_fd) override {
     for (;;) {
-      const ssize_t n = ::recv(fd_, buffer, size, 0);
+      // Poll first: a reply is rarely there yet right after its command was sent.
+      if (IoResult ready = wait_ready(fd_, POLLIN, deadline, cancel_fd);
+          ready.status != IoStatus::Ok) {
+        return ready;
+      }
+      const ssize_t n = ::recv(fd_, buffer, size, MSG_DONTWAIT);
       if (n > 0)
         return {IoStatus::Ok, static_cast<std::size_t>(n), {}};
       if (n == 0)
         return {IoStatus::Closed, 0, "connection closed by server"};
-      if (errno == EINTR)
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
         continue;
       return failure_from_errno(errno);
     }
@@ -81,11 +124,7 @@ class TcpTransport final : public Transport {
 
   [[nodiscard]] int native_handle() const noexcept override { return fd_; }
 
-  void set_io_timeout(std::chrono::milliseconds timeout) override {
-    const timeval tv = to_timeval(timeout);
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  }
+  void set_io_timeout(std::chrono::milliseconds timeout) override { io_timeout_ = timeout; }
 
   void close() noexcept override {
     if (fd_ >= 0) {
@@ -96,6 +135,7 @@ class TcpTransport final : public Transport {
 
  private:
   int fd_;
+  std::chrono::milliseconds io_timeout_;
 };
 
 // Connects one resolved address without blocking past the deadline. Returns the socket or -1
@@ -138,8 +178,7 @@ int connect_with_timeout(const addrinfo& address, std::chrono::milliseconds time
       return -1;
     }
   }
-  // Back to blocking: reads and writes are bounded by SO_RCVTIMEO / SO_SNDTIMEO instead.
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  // The socket stays non-blocking: every later read and write polls with its own deadline.
   const int on = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
   ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
@@ -178,9 +217,7 @@ std::unique_ptr<Transport> connect_tcp(const std::string& host, int port,
     }
     throw ConnectionError(fmt::format("connect to {}:{}: {}", host, port, std::strerror(error)));
   }
-  auto transport = std::make_unique<TcpTransport>(fd);
-  transport->set_io_timeout(io_timeout);
-  return transport;
+  return std::make_unique<TcpTransport>(fd, io_timeout);
 }
 
 }  // namespace airport::cache::detail

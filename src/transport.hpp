@@ -12,7 +12,7 @@
 namespace airport::cache::detail {
 
 /// The outcome of one transport call. Errors carry errno-style detail for messages.
-enum class IoStatus { Ok, Timeout, Closed, Failed };
+enum class IoStatus { Ok, Timeout, Closed, Failed, Cancelled };
 
 struct IoResult {
   IoStatus status = IoStatus::Ok;
@@ -20,9 +20,11 @@ struct IoResult {
   std::string detail;  // e.g. "connection reset by peer"; empty when Ok
 };
 
-/// A connected, bidirectional byte stream with per-call timeouts. One thread at a time.
+/// A connected, bidirectional byte stream. One thread at a time.
 class Transport {
  public:
+  using Clock = std::chrono::steady_clock;
+
   virtual ~Transport() = default;
 
   /// Writes every byte, or fails. A timeout means the peer stopped reading.
@@ -34,16 +36,46 @@ class Transport {
   virtual bool wait_readable(std::chrono::milliseconds timeout) = 0;
   /// The socket, for poll() next to a wake-up descriptor.
   [[nodiscard]] virtual int native_handle() const noexcept = 0;
-  /// Changes the timeout of later reads and writes.
+  /// Changes the timeout of later write_all() and read_some() calls.
   virtual void set_io_timeout(std::chrono::milliseconds timeout) = 0;
   /// Closes the stream; later calls fail with Closed.
   virtual void close() noexcept = 0;
+
+  /// write_all() that gives up at `deadline` (Timeout), however slowly the peer reads, and at
+  /// once (Cancelled) when `cancel_fd` (an eventfd, say; -1 for none) becomes readable. The
+  /// default serves transports without a pollable descriptor: it maps the deadline onto
+  /// set_io_timeout() and cannot be cancelled.
+  virtual IoResult write_all_until(std::string_view bytes, Clock::time_point deadline,
+                                   int cancel_fd) {
+    (void)cancel_fd;
+    if (!map_deadline(deadline))
+      return {IoStatus::Timeout, 0, "timed out"};
+    return write_all(bytes);
+  }
+  /// read_some() that waits no later than `deadline` and stops at once when `cancel_fd` becomes
+  /// readable, as write_all_until().
+  virtual IoResult read_some_until(char* buffer, std::size_t size, Clock::time_point deadline,
+                                   int cancel_fd) {
+    (void)cancel_fd;
+    if (!map_deadline(deadline))
+      return {IoStatus::Timeout, 0, "timed out"};
+    return read_some(buffer, size);
+  }
+
+ private:
+  bool map_deadline(Clock::time_point deadline) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left <= std::chrono::milliseconds::zero())
+      return false;
+    set_io_timeout(left);
+    return true;
+  }
 };
 
 /// Opens a TCP connection to host:port within connect_timeout, with TCP_NODELAY and keepalive,
-/// and io_timeout on every later read and write. A readable `cancel_fd` (an eventfd, say)
-/// abandons the connect at once, so a background thread can be stopped mid-connect. Throws
-/// ConnectionError or TimeoutError naming the endpoint.
+/// and io_timeout on every later write_all() and read_some(). A readable `cancel_fd` (an
+/// eventfd, say) abandons the connect at once, so a background thread can be stopped
+/// mid-connect. Throws ConnectionError or TimeoutError naming the endpoint.
 [[nodiscard]] std::unique_ptr<Transport> connect_tcp(const std::string& host, int port,
                                                      std::chrono::milliseconds connect_timeout,
                                                      std::chrono::milliseconds io_timeout,

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "airport/cache/deadline.hpp"
 #include "airport/cache/errors.hpp"
 #include "airport/cache/logging.hpp"
 #include "health_monitor.hpp"
@@ -32,10 +33,29 @@ bool is_availability_error(const Error& error) {
          error.category() == ErrorCategory::Timeout;
 }
 
+bool deadline_passed() {
+  const auto deadline = DeadlineScope::current();
+  return deadline && *deadline <= DeadlineScope::Clock::now();
+}
+
+// SUBSCRIBE and MONITOR anywhere in a pipeline would leave its connection in a mode in which
+// the replies no longer match the commands.
+void refuse_own_connection_commands(std::string_view caller, const Pipeline& pipeline) {
+  detail::for_each_command(pipeline.encoded(), [&](std::string_view name, std::string_view) {
+    detail::refuse_own_connection_command(caller, name);
+  });
+}
+
+// The lease holds the pool alive, so the session stays usable after its client is destroyed.
 class PooledSession final : public Session {
  public:
   explicit PooledSession(detail::ConnectionPool::Lease lease) : lease_{std::move(lease)} {}
-  Reply execute(CommandArgs argv) override { return lease_->execute(argv); }
+  Reply execute(CommandArgs argv) override {
+    if (argv.empty())
+      throw std::invalid_argument("Session::execute: empty command");
+    detail::refuse_own_connection_command("Session::execute", argv[0]);
+    return lease_->execute(argv);
+  }
 
  private:
   detail::ConnectionPool::Lease lease_;
@@ -47,20 +67,24 @@ struct ValkeyClient::Impl {
   Impl(ValkeyConfig config, ClientOptions client_options)
       : options{std::move(client_options)},
         logger{resolve_logger(options.logger, config.log_level)},
-        pool{std::move(config), logger} {
+        pool{detail::ConnectionPool::create(std::move(config), logger)} {
     if (options.health_check) {
       monitor = std::make_unique<detail::HealthMonitor>(
-          pool.config(), logger, [this](const HealthStatus& status, bool changed) {
+          pool->config(), logger,
+          [this](const HealthStatus& status, bool changed) {
             if (options.on_health_check)
               options.on_health_check(status);
             if (!changed)
               return;
             // Down: every idle connection is suspect. Up: reconnect without waiting out backoff.
-            pool.drop_idle();
+            pool->drop_idle();
             if (status.up)
-              pool.reset_backoff();
+              pool->reset_backoff();
             if (options.on_health_change)
               options.on_health_change(status);
+          },
+          [this](const std::string& reason, bool credentials) {
+            pool->note_refusal(reason, credentials);
           });
     }
   }
@@ -70,7 +94,7 @@ struct ValkeyClient::Impl {
     for (int attempt = 0;; ++attempt) {
       bool sent = false;
       try {
-        auto lease = pool.acquire(operation);
+        auto lease = pool->acquire(operation);
         sent = true;
         try {
           return run(*lease);
@@ -80,7 +104,8 @@ struct ValkeyClient::Impl {
         }
       } catch (const Error& error) {
         const bool retryable = is_availability_error(error) && (!sent || is_read_only(operation));
-        if (attempt >= options.retries || !retryable)
+        // Retries share the operation's deadline: each gets only what the earlier ones left.
+        if (attempt >= options.retries || !retryable || deadline_passed())
           throw;
         logger->debug("retrying {} after: {}", operation, error.what());
       }
@@ -109,7 +134,7 @@ struct ValkeyClient::Impl {
 
   ClientOptions options;
   std::shared_ptr<spdlog::logger> logger;
-  detail::ConnectionPool pool;
+  std::shared_ptr<detail::ConnectionPool> pool;  // shared with every Session's lease
   std::unique_ptr<detail::HealthMonitor> monitor;
 };
 
@@ -128,6 +153,7 @@ ValkeyClient::~ValkeyClient() = default;
 Reply ValkeyClient::execute(CommandArgs argv) {
   if (argv.empty())
     throw std::invalid_argument("ValkeyClient::execute: empty command");
+  detail::refuse_own_connection_command("ValkeyClient::execute", argv[0]);
   return impl_->observed(argv[0],
                          [&](detail::Connection& connection) { return connection.execute(argv); });
 }
@@ -136,6 +162,7 @@ std::vector<Reply> ValkeyClient::execute(const Pipeline& pipeline) {
   std::vector<Reply> replies;
   if (pipeline.empty())
     return replies;
+  refuse_own_connection_commands("ValkeyClient::execute(pipeline)", pipeline);
   return impl_->observed("PIPELINE", [&](detail::Connection& connection) {
     replies.clear();
     replies.reserve(pipeline.size());
@@ -149,6 +176,7 @@ std::vector<Reply> ValkeyClient::execute(const Pipeline& pipeline) {
 }
 
 std::optional<std::vector<Reply>> ValkeyClient::transaction(const Pipeline& pipeline) {
+  refuse_own_connection_commands("ValkeyClient::transaction", pipeline);
   return impl_->observed(
       "EXEC", [&](detail::Connection& connection) -> std::optional<std::vector<Reply>> {
         static constexpr std::array<std::string_view, 1> multi{"MULTI"};
@@ -176,22 +204,23 @@ std::optional<std::vector<Reply>> ValkeyClient::transaction(const Pipeline& pipe
 }
 
 std::unique_ptr<Session> ValkeyClient::session() {
-  return std::make_unique<PooledSession>(impl_->pool.acquire("session"));
+  return std::make_unique<PooledSession>(impl_->pool->acquire("session"));
 }
 
 HealthStatus ValkeyClient::health() const {
   HealthStatus status = impl_->monitor ? impl_->monitor->status() : HealthStatus{};
-  status.pool_open = impl_->pool.open_count();
-  status.pool_idle = impl_->pool.idle_count();
+  status.refusal = impl_->pool->refusal();
+  status.pool_open = impl_->pool->open_count();
+  status.pool_idle = impl_->pool->idle_count();
   return status;
 }
 
 std::string ValkeyClient::endpoint() const {
-  return impl_->pool.config().endpoint();
+  return impl_->pool->config().endpoint();
 }
 
 const ValkeyConfig& ValkeyClient::config() const noexcept {
-  return impl_->pool.config();
+  return impl_->pool->config();
 }
 
 }  // namespace airport::cache

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "support/fault_proxy.hpp"
+#include "support/lying_server.hpp"
 #include "support/server.hpp"
 #include "support/wait.hpp"
 
@@ -20,6 +21,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::FaultProxy;
+using testing::Lie;
+using testing::LyingServer;
 using testing::ServerProcess;
 using testing::wait_until;
 
@@ -175,6 +178,66 @@ TEST(Subscriber, StopsPromptlyWhileTheServerIsDown) {
   const auto start = std::chrono::steady_clock::now();
   subscriber.reset();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 500ms);
+}
+
+TEST(Subscriber, StopsWithin200MsWhileItsHandshakeWaitsOnAPausedServer) {
+  ServerProcess server;
+  ValkeyConfig config = server.config();
+  config.connect_timeout = 5s;
+  config.socket_timeout = 5s;
+  server.pause();  // the kernel accepts the connection; CLIENT SETNAME is never answered
+  auto subscriber = std::make_unique<Subscriber>(config);
+  subscriber->subscribe("c", [](const Message&) {});
+  std::this_thread::sleep_for(100ms);  // let the handshake's read start waiting
+  const auto start = std::chrono::steady_clock::now();
+  subscriber.reset();
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  std::cout << "[ measure  ] ~Subscriber during a handshake with a SIGSTOPped server: "
+            << took.count() << " ms\n";
+  EXPECT_LT(took, 200ms);
+  server.resume();
+}
+
+TEST(Subscriber, StopsWithin200MsWhileAReplyDrips) {
+  LyingServer server{Lie::Drip, 10ms};  // SUBSCRIBE's confirmation comes one byte at a time
+  ValkeyConfig config;
+  config.host = "127.0.0.1";
+  config.port = server.port();
+  config.socket_timeout = 5s;
+  auto subscriber = std::make_unique<Subscriber>(config);
+  subscriber->subscribe("c", [](const Message&) {});
+  // CLIENT SETNAME, then SUBSCRIBE: the drip has started.
+  ASSERT_TRUE(wait_until([&] { return server.commands_received() >= 2; }, 5s));
+  std::this_thread::sleep_for(50ms);
+  const auto start = std::chrono::steady_clock::now();
+  subscriber.reset();
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  std::cout << "[ measure  ] ~Subscriber while a reply drips: " << took.count() << " ms\n";
+  EXPECT_LT(took, 200ms);
+}
+
+TEST(Subscriber, ADrippingReplyCountsAsALostConnectionAfterTheSocketTimeout) {
+  LyingServer server{Lie::Drip, 10ms};
+  ValkeyConfig config;
+  config.host = "127.0.0.1";
+  config.port = server.port();
+  config.socket_timeout = 200ms;
+  config.reconnect_base_delay = 10ms;
+  config.reconnect_max_delay = 50ms;
+  Subscriber subscriber{config};
+  subscriber.subscribe("c", [](const Message&) {});
+  // The drip never completes a reply: each connection is given up after the socket timeout
+  // and a new one is made, instead of reading the same reply for 17 minutes.
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(wait_until([&] { return server.connections_accepted() >= 3; }, 5s));
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  std::cout << "[ measure  ] three connections to a dripping server within " << took.count()
+            << " ms (socket timeout 200 ms)\n";
+  // Two timed-out replies plus two backoffs of at most 50 ms each, with room for a busy machine.
+  EXPECT_LT(took, 1500ms);
 }
 
 }  // namespace

@@ -53,6 +53,9 @@ class Session {
  public:
   virtual ~Session() = default;
   /// Runs one command on this session's connection. Error replies are returned, not thrown.
+  /// SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE and MONITOR throw std::invalid_argument: use a
+  /// Subscriber. Whatever the session changes (MULTI, WATCH, SELECT, CLIENT SETNAME, ...) is
+  /// undone before its connection serves anyone else.
   virtual Reply execute(CommandArgs argv) = 0;
   template <class... Args>
   Reply command(const Args&... args) {
@@ -63,16 +66,23 @@ class Session {
 
 /// The client interface. Implementations are safe for concurrent use.
 ///
-/// Errors: I/O problems throw ConnectionError, TimeoutError or PoolExhaustedError; a bad reply
-/// stream throws ProtocolError. Typed commands throw ReplyError for an error reply (WRONGTYPE,
-/// OOM, ...); execute() and command() return error replies as Reply values instead.
+/// Errors: I/O problems throw ConnectionError, TimeoutError or PoolExhaustedError; a server
+/// that refuses the client's handshake or credentials throws RefusedError; a bad reply stream
+/// throws ProtocolError. Typed commands throw ReplyError for an error reply (WRONGTYPE, OOM,
+/// ...), RefusedError for NOAUTH / WRONGPASS, and ProtocolError for a reply of the wrong kind (a
+/// status such as QUEUED where a value belongs); execute() and command() return error replies
+/// as Reply values instead.
+///
+/// Deadlines: a DeadlineScope on the calling thread bounds the whole call, each step (pool
+/// wait, connect, handshake, write, the whole reply, retries) getting what is left of it.
 class Client {
  public:
   virtual ~Client() = default;
 
   // --- primitives -------------------------------------------------------------------------
 
-  /// Runs one command; error replies are returned as Reply::error.
+  /// Runs one command; error replies are returned as Reply::error. SUBSCRIBE, PSUBSCRIBE,
+  /// SSUBSCRIBE and MONITOR throw std::invalid_argument: use a Subscriber.
   virtual Reply execute(CommandArgs argv) = 0;
   /// Sends every queued command in one round trip; replies come back in order, error replies in
   /// place, so one failing command loses none of the others.

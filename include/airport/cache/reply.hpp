@@ -58,14 +58,15 @@ class Reply {
   [[nodiscard]] const std::vector<Reply>& elements() const noexcept { return elements_; }
   [[nodiscard]] std::vector<Reply>& elements() noexcept { return elements_; }
 
-  /// The bytes of a String reply, nullopt for Nil. Status text counts as a string too.
+  /// The bytes of a String (bulk) reply; nullopt for every other kind. A Status is never a
+  /// value: "QUEUED" or "OK" read as one would be a stored value that nobody stored.
   [[nodiscard]] std::optional<std::string> as_optional_string() const& {
-    if (type_ == ReplyType::String || type_ == ReplyType::Status)
+    if (type_ == ReplyType::String)
       return text_;
     return std::nullopt;
   }
   [[nodiscard]] std::optional<std::string> as_optional_string() && {
-    if (type_ == ReplyType::String || type_ == ReplyType::Status)
+    if (type_ == ReplyType::String)
       return std::move(text_);
     return std::nullopt;
   }

@@ -31,13 +31,15 @@ using MessageHandler = std::function<void(const Message&)>;
 /// Liveness: a connection that has had no reply for `health_check_interval` is sent a PING; if
 /// nothing arrives within `socket_timeout` after it, the connection counts as lost (a hung
 /// server or a link that drops packets without a reset), and the subscriber reconnects and
-/// subscribes again as after a restart.
+/// subscribes again as after a restart. Every reply, a message included, must arrive whole
+/// within `socket_timeout` of its first byte, so a server that drips one cannot hold the thread.
 class Subscriber {
  public:
   /// Starts the subscriber thread; it connects in the background, so this does not throw for
   /// an unreachable server. Throws ConfigError for an invalid config.
   explicit Subscriber(ValkeyConfig config, std::shared_ptr<spdlog::logger> logger = nullptr);
-  /// Stops the thread within milliseconds and closes the connection.
+  /// Stops the thread within milliseconds, even in the middle of a connect, a handshake or a
+  /// reply, and closes the connection.
   ~Subscriber();
   Subscriber(const Subscriber&) = delete;
   Subscriber& operator=(const Subscriber&) = delete;

@@ -27,18 +27,32 @@ struct ClientOptions {
   /// Extra attempts after a connection or timeout error, opt-in, default 0. Only for commands
   /// that cannot do harm twice: read-only commands (GET, MGET, EXISTS, TTL, ...), or any command
   /// that surely never reached the server (its connection could not be opened, or nothing was
-  /// written). INCR after a timeout is never sent again: it may have run.
+  /// written). INCR after a timeout is never sent again: it may have run. Retries share the
+  /// calling thread's DeadlineScope: none starts once it has passed.
   int retries = 0;
   /// Run the background health check. Default true.
   bool health_check = true;
 };
 
 /// Safe for concurrent use. Not copyable or movable: share it by reference or shared_ptr.
+///
+/// Each call is bounded step by step: the pool wait by pool_timeout, the connect by
+/// connect_timeout, the handshake and each command (its write and its whole reply, however
+/// slowly the bytes come) by socket_timeout, and all of them together by the calling thread's
+/// DeadlineScope when there is one. A pooled connection is lent only as it was opened: one a
+/// session or pipeline left in MULTI, WATCH, another database or with another name is RESET
+/// and set up again in one round trip, or closed. A server that refuses the handshake
+/// (credentials, database, ACL) makes calls throw RefusedError, is logged once per interval at
+/// error level and shows in health().refusal; a refused password stops the pool from lending
+/// the connections it opened before, until a new handshake succeeds. A Session keeps the pool
+/// alive and may outlive its client.
 class ValkeyClient final : public Client {
  public:
   /// Validates the config (ConfigError) and starts the health check. Connects lazily: the
   /// constructor succeeds even while the server is down.
   explicit ValkeyClient(ValkeyConfig config, ClientOptions options = {});
+  /// Stops the health check within milliseconds, even mid-connect, mid-handshake or mid-PING
+  /// against a hung server.
   ~ValkeyClient() override;
   ValkeyClient(const ValkeyClient&) = delete;
   ValkeyClient& operator=(const ValkeyClient&) = delete;
