@@ -40,7 +40,8 @@ return fence
 
 // Ownership, then the bit, then every write: nothing changes unless the hold still owns the
 // seat and the seat is free. The bitmap's expiry only ever grows (a key without expiry keeps
-// none), so it outlives every reservation written with it.
+// none), to the reservation's own absolute expiry (PEXPIRETIME, Redis 7): a relative TTL set by
+// two commands could land a millisecond apart, and the map must outlive every reservation.
 //
 // A hold that no longer owns the seat may be the one that confirmed it: a retry after the
 // reply was lost. That is the case when the bit is set, the reservation names the hold's
@@ -59,11 +60,15 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 1
 end
 if redis.call('GETBIT', KEYS[2], ARGV[2]) == 1 then return 2 end
-local ttl = tonumber(ARGV[4])
 local map_ttl = redis.call('PTTL', KEYS[2])
 redis.call('SETBIT', KEYS[2], ARGV[2], 1)
-if map_ttl ~= -1 and map_ttl < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
-redis.call('SET', KEYS[3], ARGV[3], 'PX', ttl)
+redis.call('SET', KEYS[3], ARGV[3], 'PX', tonumber(ARGV[4]))
+if map_ttl ~= -1 then
+  local reservation_until = redis.call('PEXPIRETIME', KEYS[3])
+  if redis.call('PEXPIRETIME', KEYS[2]) < reservation_until then
+    redis.call('PEXPIREAT', KEYS[2], reservation_until)
+  end
+end
 redis.call('DEL', KEYS[1])
 return 0
 )lua"};
