@@ -97,6 +97,21 @@ bool needs_own_connection(std::string_view command) noexcept {
          is(command, "MONITOR");
 }
 
+// The value of `field:` in INFO text, or empty.
+std::string info_field(std::string_view info, std::string_view field) {
+  std::size_t at = 0;
+  while (at < info.size()) {
+    const std::size_t end = std::min(info.find('\n', at), info.size());
+    std::string_view line = info.substr(at, end - at);
+    if (!line.empty() && line.back() == '\r')
+      line.remove_suffix(1);
+    if (line.size() > field.size() && line.starts_with(field) && line[field.size()] == ':')
+      return std::string{line.substr(field.size() + 1)};
+    at = end + 1;
+  }
+  return {};
+}
+
 void refuse_own_connection_command(std::string_view caller, std::string_view command) {
   if (needs_own_connection(command)) {
     throw std::invalid_argument(fmt::format(
@@ -125,7 +140,7 @@ std::unique_ptr<Connection> Connection::open(const ValkeyConfig& config, int can
 
 void Connection::handshake(const ValkeyConfig& config, bool after_reset) {
   // One name per step, for the message of the reply that refuses it.
-  std::array<std::string, 4> steps;
+  std::array<std::string, 5> steps;
   std::size_t count = 0;
   if (after_reset) {
     static constexpr std::array<std::string_view, 1> reset{"RESET"};
@@ -154,6 +169,13 @@ void Connection::handshake(const ValkeyConfig& config, bool after_reset) {
     append(argv);
     steps[count++] = "CLIENT SETNAME";
   }
+  // In the same round trip: which server process this is, so that the pool notices a restart.
+  constexpr std::string_view server_info_step = "INFO server";
+  if (!after_reset) {
+    static constexpr std::array<std::string_view, 2> info{"INFO", "server"};
+    append(info);
+    steps[count++] = server_info_step;
+  }
   if (count == 0)
     return;
   // One round trip for every step: the handshake costs one command's latency, and one deadline.
@@ -172,6 +194,12 @@ void Connection::handshake(const ValkeyConfig& config, bool after_reset) {
                         "'{}'); Valkey or Redis >= 6.2 is needed",
                         endpoint_, to_string(reply.type()), reply.text()));
       }
+      continue;
+    }
+    if (step == server_info_step) {
+      // A server whose ACL denies INFO simply goes without restart detection.
+      if (reply.is_string())
+        server_run_id_ = info_field(reply.text(), "run_id");
       continue;
     }
     if (!reply.is_error())

@@ -107,6 +107,10 @@ class Connection {
 
   /// The pool's generation when this connection was opened; see ConnectionPool.
   [[nodiscard]] std::uint64_t generation() const noexcept { return generation_; }
+  /// The server process's run_id (INFO server), learnt in the connect handshake; empty when
+  /// the server does not tell (INFO denied by ACL). A new one behind the same endpoint means the
+  /// server restarted, maybe from an older snapshot.
+  [[nodiscard]] const std::string& server_run_id() const noexcept { return server_run_id_; }
   void set_generation(std::uint64_t generation) noexcept { generation_ = generation; }
 
   [[nodiscard]] Clock::time_point last_used() const noexcept { return last_used_; }
@@ -137,8 +141,12 @@ class Connection {
   SessionState state_;
   std::string auth_rejection_;
   std::uint64_t generation_ = 0;
+  std::string server_run_id_;
   Clock::time_point last_used_ = Clock::now();
 };
+
+/// The value of `field:` in INFO text, or empty.
+[[nodiscard]] std::string info_field(std::string_view info, std::string_view field);
 
 /// Encodes one command as a RESP array of bulk strings, appended to out.
 void encode_command(std::string& out, std::span<const std::string_view> argv);

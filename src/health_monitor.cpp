@@ -8,25 +8,6 @@
 #include "airport/cache/errors.hpp"
 
 namespace airport::cache::detail {
-namespace {
-
-// The value of `field:` in INFO text, or empty.
-std::string info_field(std::string_view info, std::string_view field) {
-  std::size_t at = 0;
-  while (at < info.size()) {
-    const std::size_t end = std::min(info.find('\n', at), info.size());
-    std::string_view line = info.substr(at, end - at);
-    if (!line.empty() && line.back() == '\r')
-      line.remove_suffix(1);
-    if (line.size() > field.size() && line.starts_with(field) && line[field.size()] == ':') {
-      return std::string{line.substr(field.size() + 1)};
-    }
-    at = end + 1;
-  }
-  return {};
-}
-
-}  // namespace
 
 HealthMonitor::HealthMonitor(ValkeyConfig config, std::shared_ptr<spdlog::logger> logger,
                              Listener listener, RefusalListener on_refused)

@@ -59,6 +59,14 @@ class InvalidationJournal {
     return check_overflow_locked();
   }
 
+  /// Valkey must forget the whole namespace (it restarted, perhaps from an older snapshot): a
+  /// sweep from the start, before the keys journaled since.
+  void sweep_namespace() {
+    std::lock_guard lock{mutex_};
+    whole_namespace_ = true;
+    namespace_cursor_ = "0";
+  }
+
   /// Entries waiting or being replayed. Zero means Valkey owes nothing: "recovery pending" is
   /// exactly "this is not zero", read under the journal's lock.
   [[nodiscard]] std::size_t pending() const {

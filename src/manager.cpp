@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <limits>
 #include <mutex>
@@ -9,6 +10,7 @@
 #include <unordered_map>
 
 #include <fmt/format.h>
+#include <spdlog/logger.h>
 
 #include "airport/cache/deadline.hpp"
 #include "airport/cache/errors.hpp"
@@ -170,6 +172,8 @@ struct CacheManager::Impl {
     if (!permit)
       return Outcome::Unavailable;  // open: no syscall at all
     const DeadlineScope scope{call_deadline()};
+    // Read before the journal: a restart noted by another caller journals its sweep first.
+    const std::uint64_t epoch_before = known_epoch.load(std::memory_order_acquire);
     if (!journal.empty()) {
       switch (recover()) {
         case Recovery::Done:
@@ -192,6 +196,12 @@ struct CacheManager::Impl {
       try {
         operation(*client);
         breaker.record_success(permit);
+        if (options.forget_on_server_restart && client->server_epoch() != epoch_before) {
+          // The answer may come from a restarted server holding older data: not to be trusted
+          // until the namespace is swept.
+          note_restart();
+          return Outcome::Unavailable;
+        }
         return Outcome::Ok;
       } catch (const RefusedError& error) {
         // Not an outage: the server refuses our credentials or database. Degrade, say so loudly
@@ -221,6 +231,23 @@ struct CacheManager::Impl {
           return Outcome::Unavailable;
         }
         std::this_thread::sleep_for(*delay);
+      }
+    }
+  }
+
+  void note_restart() {
+    const std::uint64_t now_epoch = client->server_epoch();
+    std::uint64_t seen = known_epoch.load(std::memory_order_acquire);
+    while (seen < now_epoch) {
+      // The sweep is journaled before the epoch is published: whoever reads the new epoch
+      // finds the journal non-empty.
+      journal.sweep_namespace();
+      if (known_epoch.compare_exchange_weak(seen, now_epoch, std::memory_order_acq_rel)) {
+        logger->warn(
+            "Valkey at {} restarted: removing every key under '{}' before serving from "
+            "it again, since it may hold values older than it acknowledged",
+            config.endpoint(), config.key_prefix.empty() ? "*" : config.key_prefix);
+        return;
       }
     }
   }
@@ -419,6 +446,8 @@ struct CacheManager::Impl {
   TTLCalculator jitter;
   CacheKeyManager keys;
   detail::InvalidationJournal journal;
+  // The client's server_epoch() this manager has acted on (see note_restart()).
+  std::atomic<std::uint64_t> known_epoch{0};
   detail::LogLimiter log_limiter{std::chrono::seconds{10}};
   std::mutex recovery_mutex;
 
@@ -453,6 +482,7 @@ CacheManager::CacheManager(std::shared_ptr<Client> client, ValkeyConfig config,
   if (!client)
     throw std::invalid_argument("CacheManager: the client is null");
   impl_->client = std::move(client);
+  impl_->known_epoch = impl_->client->server_epoch();
 }
 
 CacheManager::~CacheManager() {

@@ -121,6 +121,18 @@ std::unique_ptr<Connection> ConnectionPool::open_connection(std::string_view ope
     // A handshake that began before a refusal latched the pool proves nothing about the
     // credentials now: its connection serves this call and is closed on its return.
     connection->set_generation(generation);
+    // Bumped before this connection runs its first command, so that a caller can tell that its
+    // reply came from a restarted server.
+    if (const std::string& run_id = connection->server_run_id(); !run_id.empty()) {
+      if (!server_run_id_.empty() && run_id != server_run_id_) {
+        server_epoch_.fetch_add(1, std::memory_order_acq_rel);
+        logger_->warn(
+            "{} restarted (run_id {} -> {}): what it held may be older than what it "
+            "acknowledged",
+            config_.endpoint(), server_run_id_, run_id);
+      }
+      server_run_id_ = run_id;
+    }
     if (generation == generation_ && !refusal_.empty()) {
       logger_->info("{} accepts this client's handshake again", config_.endpoint());
       refusal_.clear();

@@ -5,6 +5,7 @@
 // caller fails fast. A refused password latches the whole pool until a handshake succeeds.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -77,6 +78,12 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
   /// pool's own, and a refusal of the credentials latches the pool.
   void note_refusal(std::string reason, bool credentials);
 
+  /// How many times a new connection met a server process other than the one before it (its
+  /// run_id changed): restarts seen, each possibly from an older snapshot.
+  [[nodiscard]] std::uint64_t server_epoch() const noexcept {
+    return server_epoch_.load(std::memory_order_acquire);
+  }
+
   [[nodiscard]] std::size_t open_count() const;
   [[nodiscard]] std::size_t idle_count() const;
   /// Why the server refuses this client's handshake, with its reason; empty when it does not.
@@ -113,6 +120,8 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
   int connect_failures_ = 0;
   bool probing_ = false;
   Clock::time_point next_connect_at_{};
+  std::string server_run_id_;  // of the last connection opened
+  std::atomic<std::uint64_t> server_epoch_{0};
   std::string last_connect_error_;
   // Refusals: the last refused handshake's reason, cleared by a successful one. A credentials
   // refusal also bumps the generation, and a connection of an older generation is closed on

@@ -215,6 +215,10 @@ HealthStatus ValkeyClient::health() const {
   return status;
 }
 
+std::uint64_t ValkeyClient::server_epoch() const noexcept {
+  return impl_->pool->server_epoch();
+}
+
 std::string ValkeyClient::endpoint() const {
   return impl_->pool->config().endpoint();
 }

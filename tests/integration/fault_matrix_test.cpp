@@ -205,6 +205,30 @@ TEST(FaultMatrix, SigkillAndRestartEmpty) {
   expect_promises(result);
 }
 
+// Full speed, not paced: the journal's bound is crossed within milliseconds (the journal holds
+// 16 keys here, fewer than the load's 64, so it surely overflows), and the namespace sweep must
+// still leave no stale read. The server comes back from an RDB holding older values.
+TEST(FaultMatrix, TwoSecondOutageAtFullSpeedOverflowsTheJournal) {
+  ServerProcess server;
+  ValkeyConfig config = matrix_config(server);
+  config.fallback.journal_max_entries = 16;
+  auto cache = make_cache(config);
+  LoadOptions unpaced = matrix_load();
+  unpaced.calls_per_second = 0;
+  const auto result = run_row(cache, {.name = "TwoSecondOutageAtFullSpeedOverflowsTheJournal",
+                                      .fault =
+                                          [&] {
+                                            server.save();
+                                            server.kill();
+                                            run_for(2s);
+                                            server.restart();
+                                          },
+                                      .unstick = [&] { server.kill(); },
+                                      .load = unpaced});
+  expect_promises(result);
+  EXPECT_GE(cache->stats().journal.overflows, 1U) << "the row meant to overflow the journal";
+}
+
 TEST(FaultMatrix, RestartFromAnRdbHoldingOlderValues) {
   ServerProcess server;
   auto cache = make_cache(matrix_config(server));

@@ -30,10 +30,11 @@ enum class Lie {
 
 /// Listens on 127.0.0.1:<free port> and serves every connection from one poll() thread. It parses
 /// RESP arrays (and inline commands) and answers AUTH, SELECT, CLIENT *, HELLO, RESET, DISCARD
-/// and UNWATCH with +OK and PING with +PONG, so that a client's handshake, health checks and
-/// connection reset pass; every other command gets the current lie. Once a connection has been
-/// sent a reply that never completes (Silent, Drip, EndlessBulk, HugeBulkLength) it answers
-/// nothing more, since any later byte would be read as part of that reply.
+/// and UNWATCH with +OK, PING with +PONG and INFO with a run_id, so that a client's handshake,
+/// health checks and connection reset pass; every other command gets the current lie. Once a
+/// connection has been sent a reply that never completes (Silent, Drip, EndlessBulk,
+/// HugeBulkLength) it answers nothing more, since any later byte would be read as part of that
+/// reply.
 ///
 /// Safe for concurrent use: set_lie() and the counters may be called from any thread.
 class LyingServer {

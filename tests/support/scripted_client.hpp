@@ -63,6 +63,9 @@ class ScriptedClient final : public Client {
   std::unique_ptr<Session> session() override { return real_->session(); }
   [[nodiscard]] HealthStatus health() const override { return real_->health(); }
   [[nodiscard]] std::string endpoint() const override { return real_->endpoint(); }
+  [[nodiscard]] std::uint64_t server_epoch() const noexcept override {
+    return real_->server_epoch();
+  }
 
  private:
   struct Rule {

@@ -96,6 +96,11 @@ class Client {
   [[nodiscard]] virtual HealthStatus health() const = 0;
   /// Where the commands go, for messages: "host:port" (or a cluster's seed list).
   [[nodiscard]] virtual std::string endpoint() const = 0;
+  /// Counts the server restarts this client has noticed (a new server process behind the same
+  /// endpoint, learnt when a connection opens, before it runs a command). A restarted server
+  /// may have come back from an older snapshot, so the CacheManager forgets its namespace when
+  /// this moves. 0 for a client that cannot tell.
+  [[nodiscard]] virtual std::uint64_t server_epoch() const noexcept { return 0; }
 
   /// Generic command: command("OBJECT", "ENCODING", key). Error replies are returned.
   template <class... Args>

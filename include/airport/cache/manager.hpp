@@ -15,8 +15,8 @@
 #include <utility>
 #include <vector>
 
-#include <spdlog/logger.h>
-#include <nlohmann/json.hpp>
+#include <spdlog/fwd.h>
+#include <nlohmann/json_fwd.hpp>
 
 #include "airport/cache/circuit_breaker.hpp"
 #include "airport/cache/client.hpp"
@@ -145,6 +145,12 @@ struct CacheManagerOptions {
   /// Let the client's background PING end an open period early when the server answers again.
   /// The breaker then goes half-open and its probes decide; it never closes on a PING alone.
   bool health_check_closes_circuit = true;
+  /// When the client notices that the server restarted (a new run_id behind the endpoint), treat
+  /// everything it holds under the namespace as suspect: it may have come back from a snapshot
+  /// older than writes it acknowledged. The namespace is swept (SCAN + UNLINK, as on a journal
+  /// overflow) before traffic resumes, and calls served by the new process before the sweep are
+  /// served degraded instead. Default true; false trusts a restarted server's data.
+  bool forget_on_server_restart = true;
   /// See JournalOverflow. Default InvalidateNamespace.
   JournalOverflow journal_overflow = JournalOverflow::InvalidateNamespace;
 };

@@ -5,7 +5,7 @@
 #include <functional>
 #include <memory>
 
-#include <spdlog/logger.h>
+#include <spdlog/fwd.h>
 
 #include "airport/cache/client.hpp"
 #include "airport/cache/config.hpp"
@@ -64,6 +64,7 @@ class ValkeyClient final : public Client {
   std::unique_ptr<Session> session() override;
   [[nodiscard]] HealthStatus health() const override;
   [[nodiscard]] std::string endpoint() const override;
+  [[nodiscard]] std::uint64_t server_epoch() const noexcept override;
 
   [[nodiscard]] const ValkeyConfig& config() const noexcept;
 
