@@ -9,6 +9,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <spdlog/logger.h>
 #include <nlohmann/json.hpp>
 
 #include "airport/cache/errors.hpp"

@@ -395,6 +395,15 @@ std::string CacheKeyManager::fragment_key(std::string_view kind, std::string_vie
   return nested_key(kind, id, version, std::span<const KeyVersion>{});
 }
 
+// Out of line: building the std::span in the header would cost every includer the span
+// constructor's constraint checks (see Pipeline::add).
+std::string CacheKeyManager::nested_key(std::string_view kind, std::string_view id,
+                                        std::uint64_t version,
+                                        std::initializer_list<KeyVersion> contained) const {
+  return nested_key(kind, id, version,
+                    std::span<const KeyVersion>{contained.begin(), contained.size()});
+}
+
 std::string CacheKeyManager::nested_key(std::string_view kind, std::string_view id,
                                         std::uint64_t version,
                                         std::span<const KeyVersion> contained) const {

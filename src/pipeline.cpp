@@ -10,4 +10,11 @@ Pipeline& Pipeline::add(std::span<const std::string_view> argv) {
   return *this;
 }
 
+// Out of line, as are the other span-building overloads: constructing a std::span checks its
+// constructor's range constraints, some 800 template instantiations for every file that
+// includes the header.
+Pipeline& Pipeline::add(std::initializer_list<std::string_view> argv) {
+  return add(std::span<const std::string_view>{argv.begin(), argv.size()});
+}
+
 }  // namespace airport::cache

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <spdlog/logger.h>
 
 #include "airport/cache/backoff.hpp"
 #include "airport/cache/errors.hpp"

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <spdlog/logger.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>

@@ -2,6 +2,7 @@
 // database that does not exist, an ACL denial) is a RefusedError with the server's reason and
 // never the password, logged once, reported by health(), and latched for the whole client.
 #include <gtest/gtest.h>
+#include <spdlog/logger.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <airport/cache/errors.hpp>
 #include <airport/cache/valkey_client.hpp>

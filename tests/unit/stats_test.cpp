@@ -2,8 +2,10 @@
 
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <regex>

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <random>
 
 namespace airport::cache {
 
@@ -32,12 +31,7 @@ namespace airport::cache {
 }
 
 /// full_jitter with a thread-local generator. Safe for concurrent use.
-[[nodiscard]] inline std::chrono::milliseconds full_jitter(int attempt,
-                                                           std::chrono::milliseconds base,
-                                                           std::chrono::milliseconds cap) {
-  thread_local std::mt19937_64 generator{std::random_device{}()};
-  return full_jitter(attempt, base, cap,
-                     std::uniform_real_distribution<double>{0.0, 1.0}(generator));
-}
+[[nodiscard]] std::chrono::milliseconds full_jitter(int attempt, std::chrono::milliseconds base,
+                                                    std::chrono::milliseconds cap);
 
 }  // namespace airport::cache

@@ -3,7 +3,6 @@
 // interface. The CacheManager opens one per call; the client reads what is left of it.
 #pragma once
 
-#include <algorithm>
 #include <chrono>
 #include <optional>
 
@@ -16,22 +15,17 @@ class DeadlineScope {
  public:
   using Clock = std::chrono::steady_clock;
 
-  explicit DeadlineScope(Clock::time_point deadline) noexcept : outer_{current_} {
-    current_ = outer_ ? std::min(*outer_, deadline) : deadline;
-  }
-  ~DeadlineScope() { current_ = outer_; }
+  explicit DeadlineScope(Clock::time_point deadline) noexcept;
+  ~DeadlineScope();
   DeadlineScope(const DeadlineScope&) = delete;
   DeadlineScope& operator=(const DeadlineScope&) = delete;
 
   /// The innermost deadline of this thread, or nullopt outside every scope.
-  [[nodiscard]] static std::optional<Clock::time_point> current() noexcept { return current_; }
+  [[nodiscard]] static std::optional<Clock::time_point> current() noexcept;
 
   /// The earlier of `now + limit` and the current deadline: what one step may spend.
   [[nodiscard]] static Clock::time_point bound(Clock::time_point now,
-                                               std::chrono::milliseconds limit) noexcept {
-    const Clock::time_point own = now + limit;
-    return current_ ? std::min(*current_, own) : own;
-  }
+                                               std::chrono::milliseconds limit) noexcept;
 
  private:
   static inline thread_local std::optional<Clock::time_point> current_{};

@@ -236,10 +236,7 @@ class CacheKeyManager {
   /// With nothing contained it equals fragment_key().
   [[nodiscard]] std::string nested_key(std::string_view kind, std::string_view id,
                                        std::uint64_t version,
-                                       std::initializer_list<KeyVersion> contained) const {
-    return nested_key(kind, id, version,
-                      std::span<const KeyVersion>{contained.begin(), contained.size()});
-  }
+                                       std::initializer_list<KeyVersion> contained) const;
   [[nodiscard]] std::string nested_key(std::string_view kind, std::string_view id,
                                        std::uint64_t version,
                                        std::span<const KeyVersion> contained) const;

@@ -2,12 +2,10 @@
 // log-linear buckets), cheap enough to time every cache operation. CacheStats keeps one per kind.
 #pragma once
 
-#include <algorithm>
 #include <array>
 #include <atomic>
 #include <bit>
 #include <chrono>
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -78,56 +76,19 @@ class LatencyHistogram {
     std::vector<std::uint64_t> buckets;
 
     /// Sum / count, exact up to double rounding; 0 when empty.
-    [[nodiscard]] std::chrono::duration<double, std::nano> mean() const noexcept {
-      if (count == 0) {
-        return std::chrono::duration<double, std::nano>{0.0};
-      }
-      return std::chrono::duration<double, std::nano>{static_cast<double>(sum.count()) /
-                                                      static_cast<double>(count)};
-    }
+    [[nodiscard]] std::chrono::duration<double, std::nano> mean() const noexcept;
 
     /// The q-quantile, q in [0, 1] (0.5 is the median, 0.99 the p99; values outside are clamped,
     /// NaN counts as 0): the upper bound of the bucket holding the ceil(q * count)-th smallest
     /// sample, clamped to `max`. So it is never below the true sample and at most 3.125% above
     /// it, and percentile(1) == max. 0 when empty. Cost: a walk over the buckets.
-    [[nodiscard]] std::chrono::nanoseconds percentile(double q) const noexcept {
-      if (count == 0 || buckets.empty()) {
-        return std::chrono::nanoseconds{0};
-      }
-      if (!(q > 0.0)) {
-        q = 0.0;
-      } else if (q > 1.0) {
-        q = 1.0;
-      }
-      const auto total = static_cast<double>(count);
-      const auto rank =
-          std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::ceil(q * total)));
-      std::uint64_t seen = 0;
-      for (std::size_t i = 0; i < buckets.size(); ++i) {
-        seen += buckets[i];
-        if (seen >= rank) {
-          const auto bound = static_cast<std::int64_t>(bucket_upper_bound(i));
-          return std::min(std::chrono::nanoseconds{bound}, max);
-        }
-      }
-      return max;
-    }
+    [[nodiscard]] std::chrono::nanoseconds percentile(double q) const noexcept;
 
     /// Samples whose whole bucket lies at or below `bound`, i.e. bucket_upper_bound <= bound.
     /// Never counts a sample above `bound`; a sample within 3.125% below `bound` whose bucket
     /// straddles it is left out (it counts toward the next larger bound). This is how fixed
     /// Prometheus `le` buckets are derived from the log-linear ones.
-    [[nodiscard]] std::uint64_t count_at_or_below(std::chrono::nanoseconds bound) const noexcept {
-      if (bound.count() < 0) {
-        return 0;
-      }
-      const auto limit = static_cast<std::uint64_t>(bound.count());
-      std::uint64_t total = 0;
-      for (std::size_t i = 0; i < buckets.size() && bucket_upper_bound(i) <= limit; ++i) {
-        total += buckets[i];
-      }
-      return total;
-    }
+    [[nodiscard]] std::uint64_t count_at_or_below(std::chrono::nanoseconds bound) const noexcept;
   };
 
   LatencyHistogram() noexcept = default;
@@ -149,31 +110,10 @@ class LatencyHistogram {
   }
 
   /// The samples so far. Allocates the bucket copy; a walk over 1216 counters.
-  [[nodiscard]] Snapshot snapshot() const {
-    Snapshot result;
-    result.buckets.resize(kBucketCount);
-    for (std::size_t i = 0; i < kBucketCount; ++i) {
-      result.buckets[i] = buckets_[i].load(std::memory_order_relaxed);
-      result.count += result.buckets[i];
-    }
-    result.sum =
-        std::chrono::nanoseconds{static_cast<std::int64_t>(sum_.load(std::memory_order_relaxed))};
-    result.max =
-        std::chrono::nanoseconds{static_cast<std::int64_t>(max_.load(std::memory_order_relaxed))};
-    if (result.count == 0) {
-      result.buckets.clear();
-    }
-    return result;
-  }
+  [[nodiscard]] Snapshot snapshot() const;
 
   /// Forgets every sample. See the class comment on concurrent record() calls.
-  void reset() noexcept {
-    for (auto& bucket : buckets_) {
-      bucket.store(0, std::memory_order_relaxed);
-    }
-    sum_.store(0, std::memory_order_relaxed);
-    max_.store(0, std::memory_order_relaxed);
-  }
+  void reset() noexcept;
 
  private:
   static_assert(std::atomic<std::uint64_t>::is_always_lock_free);

@@ -6,7 +6,9 @@
 #include <memory>
 #include <string_view>
 
-#include <spdlog/logger.h>
+// Declared only: <spdlog/logger.h> brings fmt and most of spdlog, which more than doubled what
+// <airport/cache.hpp> costs every file that includes it. Include it to call a logger's methods.
+#include <spdlog/fwd.h>
 
 #include "airport/cache/config.hpp"
 

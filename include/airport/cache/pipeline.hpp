@@ -18,9 +18,7 @@ class Pipeline {
  public:
   /// Queues one command given as argv.
   Pipeline& add(std::span<const std::string_view> argv);
-  Pipeline& add(std::initializer_list<std::string_view> argv) {
-    return add(std::span<const std::string_view>{argv.begin(), argv.size()});
-  }
+  Pipeline& add(std::initializer_list<std::string_view> argv);
   /// Queues one command from string-like arguments: add("SET", key, value).
   template <class... Args>
   requires(sizeof...(Args) > 0 && (std::is_convertible_v<const Args&, std::string_view> &&

@@ -11,7 +11,9 @@
 #include <string>
 #include <string_view>
 
-#include <nlohmann/json.hpp>
+// Declared only; include <nlohmann/json.hpp> (serialization.hpp and the umbrella header do) to
+// use what to_json() returns.
+#include <nlohmann/json_fwd.hpp>
 
 #include "airport/cache/circuit_breaker.hpp"
 #include "airport/cache/clock.hpp"

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include <spdlog/logger.h>
+#include <spdlog/fwd.h>
 
 #include "airport/cache/config.hpp"
 

@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-#include <spdlog/logger.h>
+#include <spdlog/fwd.h>
 #include <nlohmann/json_fwd.hpp>
 
 #include "airport/cache/manager.hpp"
