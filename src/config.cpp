@@ -366,6 +366,44 @@ bool valid_client_name(std::string_view name) {
   return std::all_of(name.begin(), name.end(), [](char c) { return c > ' ' && c < 0x7f; });
 }
 
+bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// An IPv6 address as getaddrinfo takes it, without brackets: hex digits, ':' and '.' (for an
+// embedded IPv4 address), then an optional "%zone" naming the interface (fe80::1%eth0).
+bool is_ipv6_address(std::string_view host) {
+  const auto percent = host.find('%');
+  const auto address = host.substr(0, percent);
+  const auto hex = [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  };
+  if (address.find(':') == std::string_view::npos ||
+      !std::all_of(address.begin(), address.end(),
+                   [&](char c) { return hex(c) || c == ':' || c == '.'; })) {
+    return false;
+  }
+  if (percent == std::string_view::npos) {
+    return true;
+  }
+  const auto zone = host.substr(percent + 1);
+  return !zone.empty() && std::all_of(zone.begin(), zone.end(), [](char c) {
+    return is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+  });
+}
+
+// A host name (RFC 1123 letters, digits, '-' and '.', plus the '_' of Docker and Kubernetes
+// service names), an IPv4 address or an IPv6 address. Anything else, a blank or a control byte
+// pasted along with the value say, would otherwise surface only later as a vague resolver error.
+bool valid_host(std::string_view host) {
+  if (host.find(':') != std::string_view::npos) {
+    return is_ipv6_address(host);
+  }
+  return !host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
+    return is_alnum(c) || c == '-' || c == '.' || c == '_';
+  });
+}
+
 template <typename Describe>
 void check_rules(const ValkeyConfig& config, const Describe& describe) {
   const auto fail = [&](const Variable& subject, std::string_view requirement) {
@@ -377,6 +415,9 @@ void check_rules(const ValkeyConfig& config, const Describe& describe) {
 
   if (config.host.empty()) {
     fail(variable_named("VALKEY_HOST"), "must not be empty");
+  }
+  if (!valid_host(config.host)) {
+    fail(variable_named("VALKEY_HOST"), "must be a host name or an IP address");
   }
   if (config.port < 1 || config.port > 65535) {
     fail(variable_named("VALKEY_PORT"), "must be 1-65535");
@@ -493,8 +534,11 @@ std::optional<std::string> percent_decode(std::string_view text) {
   return out;
 }
 
-// A URL fit for an error message: the password becomes "***". When there is no '@', a
-// non-numeric "port" may be a password whose "user:" lost its '@host', so it is hidden too.
+// A URL fit for an error message: the password becomes "***". Without an '@', the authority
+// "valkey://:secret" (no host) or "valkey://app:sec:ret" (too many ':') is a password whose
+// "user:" lost its '@host', so what follows the first ':' is hidden too. "valkey://h:text" is
+// shown as written, so that a bad port can be found: it reads the same as "valkey://user:pw"
+// with '@host' forgotten, and a port typo is by far the likelier of the two.
 std::string redact_url(std::string_view url) {
   const auto scheme_end = url.find("://");
   const std::size_t start = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
@@ -509,20 +553,20 @@ std::string redact_url(std::string_view url) {
   }
   auto authority = url.substr(start);
   authority = authority.substr(0, authority.find_first_of("/?#"));
-  const auto bracket = authority.rfind(']');
-  const auto colon = authority.find(':', bracket == std::string_view::npos ? 0 : bracket);
-  if (colon == std::string_view::npos) {
+  const auto colon = authority.find(':');
+  if (colon == std::string_view::npos || authority.starts_with('[')) {
     return std::string(url);
   }
-  const auto port = authority.substr(colon + 1);
-  if (std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+  const bool host_and_port = colon > 0 && authority.find(':', colon + 1) == std::string_view::npos;
+  if (host_and_port) {
     return std::string(url);
   }
-  return std::string(url.substr(0, start + colon + 1)) + std::string(kRedacted);
+  return std::string(url.substr(0, start + colon + 1)) + std::string(kRedacted) +
+         std::string(url.substr(start + authority.size()));
 }
 
 // Sets the five connection fields from a URL. Returns why the URL is rejected, or an empty
-// string. Reasons never quote parts of the URL, which could be a misplaced password.
+// string. Reasons quote the host, port and database as written (escaped), never the user info.
 std::string apply_url(ValkeyConfig& config, std::string_view url) {
   const auto scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) {
@@ -565,7 +609,7 @@ std::string apply_url(ValkeyConfig& config, std::string_view url) {
   const auto authority = rest.substr(0, slash);
   const auto path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
 
-  std::string_view host = authority;
+  std::string host(authority);
   std::optional<std::string_view> port_text;
   if (authority.starts_with('[')) {
     const auto close = authority.find(']');
@@ -580,6 +624,13 @@ std::string apply_url(ValkeyConfig& config, std::string_view url) {
       }
       port_text = after.substr(1);
     }
+    // RFC 6874 writes the zone's '%' as "%25" (fe80::1%25eth0); getaddrinfo wants it bare.
+    if (const auto zone = host.find("%25"); zone != std::string::npos && zone + 3 < host.size()) {
+      host.erase(zone + 1, 2);
+    }
+    if (!host.empty() && host.find(':') == std::string::npos) {
+      return "the host " + in_quotes(host) + " in brackets is not an IPv6 address";
+    }
   } else if (const auto colon = authority.find(':'); colon != std::string_view::npos) {
     if (authority.find(':', colon + 1) != std::string_view::npos) {
       return "an IPv6 host must be in brackets, e.g. valkey://[::1]:6379";
@@ -590,19 +641,29 @@ std::string apply_url(ValkeyConfig& config, std::string_view url) {
   if (host.empty()) {
     return "no host";
   }
+  if (!valid_host(host)) {
+    return "the host " + in_quotes(host) + " is not a host name or an IP address";
+  }
 
   int port = ValkeyConfig{}.port;
   if (port_text) {
-    if (!parse_integer(*port_text, port).empty()) {
-      return "the port is not a whole number";
+    if (port_text->empty()) {
+      return "the port is empty";
     }
-    if (port < 1 || port > 65535) {
-      return "the port must be 1-65535";
+    const auto digits = port_text->substr(port_text->starts_with('-') ? 1 : 0);
+    const bool number = !digits.empty() && std::all_of(digits.begin(), digits.end(),
+                                                       [](char c) { return c >= '0' && c <= '9'; });
+    // A number too large for an int is out of range like 65536, not misspelt.
+    if (!number) {
+      return "the port " + in_quotes(*port_text) + " is not a whole number";
+    }
+    if (!parse_integer(*port_text, port).empty() || port < 1 || port > 65535) {
+      return "the port " + in_quotes(*port_text) + " must be 1-65535";
     }
   }
   int database = ValkeyConfig{}.database;
   if (!path.empty() && (!parse_integer(path, database).empty() || database < 0)) {
-    return "the database must be a whole number >= 0";
+    return "the database " + in_quotes(path) + " must be a whole number >= 0";
   }
 
   config.host = host;

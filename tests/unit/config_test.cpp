@@ -407,6 +407,35 @@ TEST(ValkeyConfig, RejectsAnEmptyHost) {
   EXPECT_EQ(error_of_variables({{"VALKEY_HOST", ""}}), "VALKEY_HOST='': must not be empty");
 }
 
+TEST(ValkeyConfig, RejectsAHostWithBlanksOrControlCharactersNamingTheVariable) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_HOST", "h h"}}),
+            "VALKEY_HOST='h h': must be a host name or an IP address");
+  EXPECT_EQ(error_of_variables({{"VALKEY_HOST", "cache\r\n"}}),
+            "VALKEY_HOST='cache\\x0d\\n': must be a host name or an IP address");
+  for (const std::string& host :
+       std::vector<std::string>{" cache", "cache ", "ca\tche", "[::1]", "h:6379", "fe80::1%",
+                                std::string("h\0", 2), "valkey://h"}) {
+    EXPECT_CONTAINS(error_of_variables({{"VALKEY_HOST", host}}),
+                    "must be a host name or an IP address")
+        << host;
+  }
+}
+
+TEST(ValkeyConfig, AcceptsHostNamesAndBothIpFamiliesAsTheHost) {
+  for (const std::string host :
+       {"localhost", "cache.internal", "cache-01.prod_net", "10.0.0.7", "::1", "fe80::1%eth0",
+        "2001:db8::ffff:10.0.0.7", "CACHE.INTERNAL"}) {
+    EXPECT_EQ(ValkeyConfig::from_variables({{"VALKEY_HOST", host}}).host, host);
+  }
+}
+
+TEST(ValkeyConfig, RejectsAPortOfZeroOr65536AndAcceptsTheBounds) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_PORT", "65536"}}), "VALKEY_PORT='65536': must be 1-65535");
+  EXPECT_EQ(error_of_variables({{"VALKEY_PORT", "0"}}), "VALKEY_PORT='0': must be 1-65535");
+  EXPECT_EQ(ValkeyConfig::from_variables({{"VALKEY_PORT", "1"}}).port, 1);
+  EXPECT_EQ(ValkeyConfig::from_variables({{"VALKEY_PORT", "65535"}}).port, 65535);
+}
+
 TEST(ValkeyConfig, RejectsAMaxKeyLengthBelow32) {
   EXPECT_EQ(error_of_variables({{"VALKEY_MAX_KEY_LENGTH", "31"}}),
             "VALKEY_MAX_KEY_LENGTH='31': must be >= 32");
@@ -435,6 +464,11 @@ TEST(ValkeyConfig, ValidateRejectsEachInvalidField) {
   };
   const std::vector<Case> cases{
       {[](ValkeyConfig& c) { c.host.clear(); }, "ValkeyConfig.host = \"\": must not be empty"},
+      {[](ValkeyConfig& c) { c.host = "h h"; },
+       "ValkeyConfig.host = \"h h\": must be a host name or an IP address"},
+      {[](ValkeyConfig& c) { c.host = "h\n"; },
+       "ValkeyConfig.host = \"h\\n\": must be a host name or an IP address"},
+      {[](ValkeyConfig& c) { c.port = 65536; }, "ValkeyConfig.port = 65536: must be 1-65535"},
       {[](ValkeyConfig& c) { c.port = 0; }, "ValkeyConfig.port = 0: must be 1-65535"},
       {[](ValkeyConfig& c) { c.database = -1; }, "ValkeyConfig.database = -1: must be >= 0"},
       {[](ValkeyConfig& c) { c.max_connections = 0; },
@@ -550,23 +584,86 @@ TEST(ValkeyConfig, FromUrlRejectsAnUnknownScheme) {
   EXPECT_CONTAINS(error_of_url("cache.internal:6379"), "must start with valkey:// or redis://");
 }
 
-TEST(ValkeyConfig, FromUrlRejectsABadPort) {
+TEST(ValkeyConfig, FromUrlRejectsABadPortNamingItAsWritten) {
   EXPECT_EQ(error_of_url("valkey://h:99999"),
-            "invalid Valkey URL 'valkey://h:99999': the port must be 1-65535");
-  EXPECT_CONTAINS(error_of_url("valkey://h:0"), "the port must be 1-65535");
-  EXPECT_CONTAINS(error_of_url("valkey://h:"), "the port is not a whole number");
-  EXPECT_CONTAINS(error_of_url("valkey://h:63x9"), "the port is not a whole number");
+            "invalid Valkey URL 'valkey://h:99999': the port '99999' must be 1-65535");
+  EXPECT_CONTAINS(error_of_url("valkey://h:0"), "the port '0' must be 1-65535");
+  EXPECT_CONTAINS(error_of_url("valkey://h:65536"), "the port '65536' must be 1-65535");
+  EXPECT_CONTAINS(error_of_url("valkey://h:-1"), "the port '-1' must be 1-65535");
+  // Too large even for an int: still a range problem, not a spelling one.
+  EXPECT_CONTAINS(error_of_url("valkey://h:99999999999999999999"),
+                  "the port '99999999999999999999' must be 1-65535");
+  EXPECT_CONTAINS(error_of_url("valkey://h:"), "the port is empty");
+  EXPECT_CONTAINS(error_of_url("valkey://h:63x9"), "the port '63x9' is not a whole number");
+  EXPECT_CONTAINS(error_of_url("valkey://h: 6379"), "the port ' 6379' is not a whole number");
+  EXPECT_CONTAINS(error_of_url("valkey://h:+6379"), "the port '+6379' is not a whole number");
+  EXPECT_CONTAINS(error_of_url("valkey://[::1]:x"), "the port 'x' is not a whole number");
+  EXPECT_EQ(ValkeyConfig::from_url("valkey://h:65535").port, 65535);
+  EXPECT_EQ(ValkeyConfig::from_url("valkey://h:1").port, 1);
+}
+
+TEST(ValkeyConfig, FromUrlNamesANonNumericPortInsteadOfHidingIt) {
+  EXPECT_EQ(error_of_url("valkey://h:notaport"),
+            "invalid Valkey URL 'valkey://h:notaport': the port 'notaport' is not a whole number");
+  EXPECT_EQ(error_of_variables({{"VALKEY_URL", "valkey://h:notaport/1"}}),
+            "VALKEY_URL='valkey://h:notaport/1': the port 'notaport' is not a whole number");
+  // With user info the password is hidden and the port is still shown.
+  const auto message = error_of_url(std::string("valkey://app:") + kPassword + "@h:notaport");
+  EXPECT_EQ(message,
+            "invalid Valkey URL 'valkey://app:***@h:notaport': the port 'notaport' is not a "
+            "whole number");
+}
+
+TEST(ValkeyConfig, FromUrlRejectsAHostThatIsNotAHostNameNamingItAsWritten) {
+  EXPECT_EQ(error_of_url("valkey://h h:6379"),
+            "invalid Valkey URL 'valkey://h h:6379': the host 'h h' is not a host name or an IP "
+            "address");
+  EXPECT_EQ(error_of_variables({{"VALKEY_URL", "redis://h h"}}),
+            "VALKEY_URL='redis://h h': the host 'h h' is not a host name or an IP address");
+  // Control characters are shown escaped, so the message stays on one line.
+  EXPECT_CONTAINS(error_of_url("valkey://h\nx:6379"), "the host 'h\\nx' is not a host name");
+  EXPECT_CONTAINS(error_of_url("valkey://h\tx"), "the host 'h\\x09x' is not a host name");
+  EXPECT_CONTAINS(error_of_url(std::string("valkey://h\0x", 12)),
+                  "the host 'h\\x00x' is not a host name");
+  EXPECT_CONTAINS(error_of_url("valkey://h\x7f"), "the host 'h\\x7f' is not a host name");
+  for (const std::string host : {"h%20x", "h\\x", "h,x", "h;x", "caf\xc3\xa9", "h\"x"}) {
+    EXPECT_CONTAINS(error_of_url("valkey://" + host + ":6379"), "is not a host name") << host;
+  }
+  // Every character a DNS name, an IPv4 address or a Docker service name needs still passes.
+  EXPECT_EQ(ValkeyConfig::from_url("valkey://Cache-01.prod_net.example:6380").host,
+            "Cache-01.prod_net.example");
+  EXPECT_EQ(ValkeyConfig::from_url("valkey://10.0.0.7").host, "10.0.0.7");
+}
+
+TEST(ValkeyConfig, FromUrlRejectsABracketedHostThatIsNotAnIpv6Address) {
+  EXPECT_CONTAINS(error_of_url("valkey://[::1 ]:6379"),
+                  "the host '::1 ' is not a host name or an IP address");
+  EXPECT_CONTAINS(error_of_url("valkey://[localhost]:6379"),
+                  "the host 'localhost' in brackets is not an IPv6 address");
+  EXPECT_CONTAINS(error_of_url("valkey://[::g]"), "the host '::g' is not");
+}
+
+TEST(ValkeyConfig, FromUrlAcceptsAnIpv6ZoneWrittenEitherWay) {
+  // RFC 6874 encodes the zone's '%' as %25; getaddrinfo wants the bare '%'.
+  EXPECT_EQ(ValkeyConfig::from_url("valkey://[fe80::1%25eth0]:6380").host, "fe80::1%eth0");
+  EXPECT_EQ(ValkeyConfig::from_url("valkey://[fe80::1%eth0]").host, "fe80::1%eth0");
+  EXPECT_CONTAINS(error_of_url("valkey://[fe80::1%]"), "is not a host name or an IP address");
+  EXPECT_CONTAINS(error_of_url("valkey://[fe80::1%e th0]"), "is not a host name or an IP address");
 }
 
 TEST(ValkeyConfig, FromUrlRejectsABadDatabase) {
-  EXPECT_CONTAINS(error_of_url("valkey://h/x"), "the database must be a whole number >= 0");
-  EXPECT_CONTAINS(error_of_url("valkey://h/-1"), "the database must be a whole number >= 0");
-  EXPECT_CONTAINS(error_of_url("valkey://h/1/2"), "the database must be a whole number >= 0");
+  EXPECT_CONTAINS(error_of_url("valkey://h/x"), "the database 'x' must be a whole number >= 0");
+  EXPECT_CONTAINS(error_of_url("valkey://h/-1"), "the database '-1' must be a whole number >= 0");
+  EXPECT_CONTAINS(error_of_url("valkey://h/1/2"), "the database '1/2' must be a whole number >= 0");
 }
 
 TEST(ValkeyConfig, FromUrlRejectsAMissingHost) {
   EXPECT_CONTAINS(error_of_url("valkey://"), "no host");
   EXPECT_CONTAINS(error_of_url("valkey://:pw@:6379"), "no host");
+  EXPECT_CONTAINS(error_of_url("valkey://:6379"), "no host");
+  EXPECT_CONTAINS(error_of_url("valkey://[]:6379"), "no host");
+  EXPECT_CONTAINS(error_of_url("valkey:///0"), "no host");
+  EXPECT_CONTAINS(error_of_url("valkey://app@"), "no host");
 }
 
 TEST(ValkeyConfig, FromUrlRejectsQueryOptions) {
@@ -590,7 +687,7 @@ TEST(ValkeyConfig, UrlVariableIsOverriddenByIndividualVariables) {
 
 TEST(ValkeyConfig, RejectsABadUrlVariableNamingIt) {
   EXPECT_EQ(error_of_variables({{"VALKEY_URL", "valkey://h:99999"}}),
-            "VALKEY_URL='valkey://h:99999': the port must be 1-65535");
+            "VALKEY_URL='valkey://h:99999': the port '99999' must be 1-65535");
 }
 
 // ----- .env files -----------------------------------------------------------------------------
@@ -772,6 +869,23 @@ TEST(ValkeyConfigFromEnv, RejectsABadValueInTheFileNamingFileAndLine) {
             file.string() + ":3: VALKEY_PORT='abc': not a whole number");
 }
 
+TEST(ValkeyConfigFromEnv, RejectsABadHostInTheFileNamingFileAndLine) {
+  const CleanEnvironment environment;
+  const TempDir dir;
+  // Quotes keep the inner blank; an escaped newline in double quotes becomes a real one.
+  const auto file = dir.write("a.env", "VALKEY_HOST=\"cache internal\"\n");
+  EXPECT_EQ(
+      config_error_of([&] { (void)ValkeyConfig::from_env(file); }),
+      file.string() + ":1: VALKEY_HOST='cache internal': must be a host name or an IP address");
+  const auto newline = dir.write("b.env", "\nVALKEY_HOST=\"cache\\n\"\n");
+  EXPECT_EQ(config_error_of([&] { (void)ValkeyConfig::from_env(newline); }),
+            newline.string() + ":2: VALKEY_HOST='cache\\n': must be a host name or an IP address");
+  const auto url = dir.write("c.env", "VALKEY_URL=valkey://h\tx:6379\n");
+  EXPECT_EQ(config_error_of([&] { (void)ValkeyConfig::from_env(url); }),
+            url.string() + ":1: VALKEY_URL='valkey://h\\x09x:6379': the host 'h\\x09x' is not a " +
+                "host name or an IP address");
+}
+
 TEST(ValkeyConfigFromEnv, RejectsAnInvalidValueInTheFileNamingFileAndLine) {
   const CleanEnvironment environment;
   const TempDir dir;
@@ -843,8 +957,8 @@ TEST(ValkeyConfig, UrlErrorsNeverShowThePassword) {
            "valkeys://app:" + secret + "@h", "http://:" + secret + "@h",
            "valkey://:" + secret + "@", "valkey://:" + secret + "%zz@h",
            "valkey://:" + secret + "@h?x=1",
-           "valkey://app:" + secret,         // '@host' forgotten: the "port" is the password
-           "valkey://app:" + secret + "/0",  // the same, with a database
+           "valkey://:" + secret,         // '@host' forgotten: no host, so no port either
+           "valkey://:" + secret + "/0",  // the same, with a database
        }) {
     const auto url_message = error_of_url(url);
     EXPECT_LACKS(url_message, secret);

@@ -85,7 +85,9 @@ struct FallbackOptions {
 /// Build one by hand, or with from_env() / from_url(); call validate() before use (the client
 /// and the CacheManager do).
 struct ValkeyConfig {
-  /// Server host name or address. Env: VALKEY_HOST. Default "localhost".
+  /// Server host name, IPv4 address or IPv6 address (without brackets, "fe80::1%eth0" with a
+  /// zone). validate() refuses anything else, such as blanks or control characters.
+  /// Env: VALKEY_HOST. Default "localhost".
   std::string host = "localhost";
   /// Server TCP port, 1-65535. Env: VALKEY_PORT. Default 6379.
   int port = 6379;
@@ -159,7 +161,9 @@ struct ValkeyConfig {
   [[nodiscard]] static ValkeyConfig from_variables(
       const std::map<std::string, std::string, std::less<>>& variables);
 
-  /// Parses valkey://[user[:password]@]host[:port][/db] (redis:// too) over the defaults.
+  /// Parses valkey://[user[:password]@]host[:port][/db] (redis:// too) over the defaults. An
+  /// IPv6 host goes in brackets, its zone as %25 (RFC 6874) or a bare %. Throws ConfigError
+  /// naming a bad host, port or database as written; a password before the '@' shows as "***".
   /// valkeys:// and rediss:// throw ConfigError until TLS is supported.
   [[nodiscard]] static ValkeyConfig from_url(std::string_view url);
 
