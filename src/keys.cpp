@@ -186,8 +186,9 @@ std::string shorten_key(std::string key, std::size_t max_key_length) {
   // Digest of the whole key, so keys differing anywhere (even past the cut) stay distinct.
   const std::string digest = sha256_hex(key).substr(0, key_digest_length);
   std::size_t head = max_key_length - 1 - key_digest_length;
-  // Do not cut a %XX escape in half: the head stays readable and decodable.
-  for (std::size_t back = 1; back <= 2 && back < head; ++back) {
+  // Do not cut a %XX escape in half: the head stays readable and decodable. At the smallest
+  // limits the head is one or two bytes, so key[0] must be looked at too (back == head).
+  for (std::size_t back = 1; back <= 2 && back <= head; ++back) {
     if (key[head - back] == '%') {
       head -= back;
       break;

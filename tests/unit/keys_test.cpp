@@ -231,6 +231,22 @@ TEST(KeyShortening, AlwaysFitsTheLimitAndNeverCutsAnEscape) {
   }
 }
 
+// Found by the keys fuzzer (corpus/keys/regression_shortened_head_cut_inside_escape): at the
+// smallest limits the head is one or two bytes, and the back-off never looked at key[0].
+TEST(KeyShortening, NeverCutsAnEscapeEvenWhenTheHeadIsOneOrTwoBytes) {
+  for (const std::string lead : {"%20", "a%20", "%2F%20"}) {
+    const std::string key = lead + std::string(60, 'a');
+    for (std::size_t limit = 34; limit <= 40; ++limit) {
+      const std::string shortened = shorten_key(key, limit);
+      EXPECT_LE(shortened.size(), limit) << key << " at " << limit;
+      const auto hash = shortened.rfind('#');
+      ASSERT_NE(hash, std::string::npos);
+      EXPECT_NO_THROW((void)unescape_key_part(shortened.substr(0, hash)))
+          << "head '" << shortened.substr(0, hash) << "' of " << key << " at " << limit;
+    }
+  }
+}
+
 TEST(KeyShortening, KeepsKeysAtTheLimitAndRejectsLimitsTooSmall) {
   const std::string exact(250, 'k');
   EXPECT_EQ(shorten_key(exact, 250), exact);
