@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string_view>
@@ -129,27 +130,34 @@ void LoadGenerator::Shared::run(std::size_t index) noexcept {
     loaded.clear();
     bool write_acknowledged = false;
     bool threw = false;
+    // Stamped as each call returns: the duration is the library's alone, not the model's
+    // bookkeeping after it.
+    std::optional<Clock::time_point> returned;
     try {
       switch (kind) {
         case LoadCall::Get: {
           const auto read = cache->get(key);
-          recorder.read(key, read, invoke, Clock::now());
+          returned = Clock::now();
+          recorder.read(key, read, invoke, *returned);
           break;
         }
         case LoadCall::Set:
           value = recorder.next_value(key, options.value_padding);
           write_acknowledged = cache->set(key, value, ttl);
+          returned = Clock::now();
           break;
         case LoadCall::Del:
           cache->del(key);
-          recorder.del(key, invoke, Clock::now());
+          returned = Clock::now();
+          recorder.del(key, invoke, *returned);
           break;
         case LoadCall::GetOrCompute: {
           std::string read = cache->get_or_compute(key, ttl, [&] {
             loaded.push_back(recorder.next_value(key, options.value_padding));
             return loaded.back();
           });
-          recorder.read(key, read, invoke, Clock::now());
+          returned = Clock::now();
+          recorder.read(key, read, invoke, *returned);
           break;
         }
         case LoadCall::MGet: {
@@ -158,15 +166,16 @@ void LoadGenerator::Shared::run(std::size_t index) noexcept {
             mget_keys.push_back(keys[pick_key(random)]);
           }
           const auto values = cache->mget(mget_keys);
-          const auto response = Clock::now();
+          returned = Clock::now();
           for (std::size_t i = 0; i < mget_keys.size() && i < values.size(); ++i) {
-            recorder.read(mget_keys[i], values[i], invoke, response);
+            recorder.read(mget_keys[i], values[i], invoke, *returned);
           }
           break;
         }
         case LoadCall::Exists:
           // Not checked by the model: a bool names no write.
           (void)cache->exists(key);
+          returned = Clock::now();
           break;
       }
     } catch (const std::exception& error) {
@@ -182,7 +191,7 @@ void LoadGenerator::Shared::run(std::size_t index) noexcept {
             fmt::format("{}: a non-std exception", kCallNames[static_cast<int>(kind)]);
       }
     }
-    const auto response = Clock::now();
+    const auto response = returned.value_or(Clock::now());
     // A write that threw may still have been applied, so it is recorded (a value it stored must
     // not read as "unknown"); a delete that threw is not, which can only hide stale reads.
     if (kind == LoadCall::Set) {
