@@ -16,6 +16,47 @@ namespace {
 
 constexpr std::size_t read_chunk_size = 16 * 1024;
 
+// The array count the reader refused last on this thread (0: none). A reader is used by one
+// thread at a time, and the count is read right after redisReaderGetReply() fails, on the same
+// thread.
+thread_local std::size_t refused_array_count = 0;
+
+// hiredis's default reply functions with createArray capped at max_reply_array_elements: 0.14
+// has no maxelements setting and callocs count pointers up front. The parameter types are taken
+// from whichever hiredis this is built against (int in 0.14, size_t in 1.x).
+template <class Function>
+struct CappedArray;
+
+template <class Object, class Task, class Count>
+struct CappedArray<Object (*)(Task, Count)> {
+  static inline Object (*create_default)(Task, Count) = nullptr;
+
+  static Object create(Task task, Count count) {
+    if (static_cast<unsigned long long>(count) > max_reply_array_elements) {
+      refused_array_count = static_cast<std::size_t>(count);
+      return nullptr;  // the reader stops with an error; read_reply() names the count
+    }
+    return create_default(task, count);
+  }
+};
+
+using ArrayCap = CappedArray<decltype(redisReplyObjectFunctions::createArray)>;
+
+redisReader* create_capped_reader() {
+  redisReader* reader = redisReaderCreate();
+  if (reader == nullptr)
+    throw std::bad_alloc();
+  // Built once from the defaults the first reader got; every reader then shares the copy.
+  static const redisReplyObjectFunctions capped = [reader] {
+    redisReplyObjectFunctions functions = *reader->fn;
+    ArrayCap::create_default = functions.createArray;
+    functions.createArray = &ArrayCap::create;
+    return functions;
+  }();
+  reader->fn = const_cast<redisReplyObjectFunctions*>(&capped);
+  return reader;
+}
+
 void append_length_line(std::string& out, char marker, std::size_t value) {
   std::array<char, 24> digits{};
   const auto [end, ec] = std::to_chars(digits.data(), digits.data() + digits.size(), value);
@@ -225,10 +266,7 @@ void Connection::reset_session(const ValkeyConfig& config) {
 Connection::Connection(std::unique_ptr<Transport> transport, std::string endpoint)
     : transport_{std::move(transport)},
       endpoint_{std::move(endpoint)},
-      reader_{redisReaderCreate()} {
-  if (reader_ == nullptr)
-    throw std::bad_alloc();
-}
+      reader_{create_capped_reader()} {}
 
 Connection::~Connection() {
   redisReaderFree(reader_);
@@ -345,8 +383,15 @@ void Connection::flush(std::string_view operation) {
 Reply Connection::read_reply(std::string_view operation) {
   for (;;) {
     void* raw = nullptr;
+    refused_array_count = 0;
     if (redisReaderGetReply(reader_, &raw) != REDIS_OK) {
       broken_ = true;
+      if (refused_array_count > 0) {
+        throw ProtocolError(
+            fmt::format("{} on {}: invalid reply: an array of {} elements, over the limit of {} "
+                        "(max_reply_array_elements)",
+                        operation, endpoint_, refused_array_count, max_reply_array_elements));
+      }
       throw ProtocolError(
           fmt::format("{} on {}: invalid reply: {}", operation, endpoint_, reader_->errstr));
     }

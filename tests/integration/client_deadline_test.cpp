@@ -94,6 +94,24 @@ TEST(ClientDeadline, EveryLieEndsWithinTheSocketTimeoutAndTheConnectionIsNeverRe
             << " ms (socket timeout 300 ms)\n";
 }
 
+// hiredis 0.14 callocs an array's element pointers when it reads "*<count>": a server that
+// announces INT_MAX elements asked for 16 GiB, and the call then waited out its deadline for
+// elements that never came. A count over the reader's limit is a protocol error at once.
+TEST(ClientDeadline, AnAbsurdArrayCountIsRefusedAtOnceWithoutAllocatingForIt) {
+  LyingServer server{Lie::HugeArrayCount};
+  ValkeyConfig config = lying_config(server);
+  config.socket_timeout = 2s;
+  ValkeyClient client{config, {.health_check = false}};
+  std::string thrown;
+  const long long took = timed_failure([&] { (void)client.get("k"); }, thrown);
+  std::cout << "[ measure  ] array count of 2147483647: " << took << " ms, " << thrown << "\n";
+  EXPECT_LT(took, 1000) << thrown;
+  EXPECT_EQ(thrown.rfind("protocol", 0), 0u) << thrown;
+  EXPECT_NE(thrown.find("2147483647"), std::string::npos) << thrown;
+  EXPECT_NE(thrown.find(std::to_string(max_reply_array_elements)), std::string::npos) << thrown;
+  EXPECT_EQ(client.health().pool_open, 0u) << "the connection was kept";
+}
+
 TEST(ClientDeadline, ADeadlineScopeShorterThanTheSocketTimeoutBoundsTheReply) {
   LyingServer server{Lie::Drip, 10ms};
   ValkeyConfig config = lying_config(server);

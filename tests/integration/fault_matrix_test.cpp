@@ -443,6 +443,10 @@ TEST(FaultMatrix, LyingBulkLengthOfTenToTheTwelve) {
   lying_row("LyingBulkLengthOfTenToTheTwelve", Lie::HugeBulkLength);
 }
 
+TEST(FaultMatrix, LyingArrayCountOfIntMax) {
+  lying_row("LyingArrayCountOfIntMax", Lie::HugeArrayCount);
+}
+
 TEST(FaultMatrix, LyingDrip) {
   lying_row("LyingDrip", Lie::Drip);
 }

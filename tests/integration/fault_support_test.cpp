@@ -179,6 +179,14 @@ TEST(LyingServer, HugeBulkLengthAnnouncesTenToTheTwelveBytesAndSendsNothingMore)
   EXPECT_FALSE(socket.closed_within(1ms));
 }
 
+TEST(LyingServer, HugeArrayCountAnnouncesIntMaxElementsAndSendsNothingMore) {
+  LyingServer server{Lie::HugeArrayCount};
+  RawSocket socket{server.port()};
+  socket.send(command({"GET", "k"}));
+  EXPECT_EQ(socket.read_for(100ms), "*2147483647\r\n");
+  EXPECT_FALSE(socket.closed_within(1ms));
+}
+
 TEST(LyingServer, GarbageAnswersBytesThatAreNotResp) {
   LyingServer server{Lie::Garbage};
   RawSocket socket{server.port()};

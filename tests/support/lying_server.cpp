@@ -295,6 +295,10 @@ void LyingServer::run() noexcept {
         connection.stuck = true;
         connection.out.append("$1000000000000\r\n");
         break;
+      case Lie::HugeArrayCount:
+        connection.stuck = true;
+        connection.out.append("*2147483647\r\n");
+        break;
       case Lie::Garbage:
         connection.out.append(kGarbage[garbage_told++ % kGarbage.size()]);
         break;

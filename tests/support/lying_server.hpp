@@ -21,6 +21,9 @@ enum class Lie {
   EndlessBulk,
   /// "$1000000000000\r\n" (a 10^12-byte bulk) and then nothing.
   HugeBulkLength,
+  /// "*2147483647\r\n" (an array of INT_MAX elements, 16 GiB of element pointers to a reader
+  /// that allocates them up front) and then nothing.
+  HugeArrayCount,
   /// Bytes that are not RESP ("hello world\r\n", "*-5\r\n", "$abc\r\n", ...), one variant per
   /// lie, in turn.
   Garbage,
@@ -33,8 +36,8 @@ enum class Lie {
 /// and UNWATCH with +OK, PING with +PONG and INFO with a run_id, so that a client's handshake,
 /// health checks and connection reset pass; every other command gets the current lie. Once a
 /// connection has been sent a reply that never completes (Silent, Drip, EndlessBulk,
-/// HugeBulkLength) it answers nothing more, since any later byte would be read as part of that
-/// reply.
+/// HugeBulkLength, HugeArrayCount) it answers nothing more, since any later byte would be read as
+/// part of that reply.
 ///
 /// Safe for concurrent use: set_lie() and the counters may be called from any thread.
 class LyingServer {

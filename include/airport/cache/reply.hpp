@@ -2,6 +2,7 @@
 // generic command() API, pipelines and scripts. It owns its bytes; no hiredis type leaks out.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -10,6 +11,13 @@
 #include <vector>
 
 namespace airport::cache {
+
+/// The most elements one reply array may announce. The reader allocates an array's element
+/// pointers as soon as it reads the count, so a broken or hostile server announcing 2^31 elements
+/// would cost 16 GiB before sending a byte of them. A larger count is a ProtocolError and the
+/// connection is dropped. 16,777,216 elements is far beyond any sane cache reply: walk bigger
+/// collections with SCAN, HSCAN, SSCAN or ZSCAN.
+inline constexpr std::size_t max_reply_array_elements = std::size_t{1} << 24;
 
 /// The RESP2 reply kinds.
 enum class ReplyType { Nil, Integer, String, Status, Error, Array };
