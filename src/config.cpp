@@ -13,6 +13,9 @@
 #include <utility>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "airport/cache/errors.hpp"
 
 namespace airport::cache {
@@ -287,6 +290,7 @@ using C = ValkeyConfig;
 using R = RetryOptions;
 using B = CircuitBreakerOptions;
 using F = FallbackOptions;
+using T = TlsOptions;
 
 constexpr std::array kVariables{
     variable<&C::host>("VALKEY_HOST", "host"),
@@ -324,6 +328,14 @@ constexpr std::array kVariables{
     variable<&C::ttl_jitter>("VALKEY_TTL_JITTER", "ttl_jitter"),
     variable<&C::client_name>("VALKEY_CLIENT_NAME", "client_name"),
     variable<&C::log_level>("VALKEY_LOG_LEVEL", "log_level"),
+    variable<&C::tls, &T::enabled>("VALKEY_TLS", "tls.enabled"),
+    variable<&C::tls, &T::ca_file>("VALKEY_TLS_CA_FILE", "tls.ca_file"),
+    variable<&C::tls, &T::ca_dir>("VALKEY_TLS_CA_DIR", "tls.ca_dir"),
+    variable<&C::tls, &T::cert_file>("VALKEY_TLS_CERT_FILE", "tls.cert_file"),
+    variable<&C::tls, &T::key_file>("VALKEY_TLS_KEY_FILE", "tls.key_file"),
+    variable<&C::tls, &T::server_name>("VALKEY_TLS_SERVER_NAME", "tls.server_name"),
+    variable<&C::tls, &T::verify>("VALKEY_TLS_VERIFY", "tls.verify"),
+    variable<&C::tls, &T::allow_insecure>("VALKEY_TLS_ALLOW_INSECURE", "tls.allow_insecure"),
 };
 
 constexpr auto kVariableNames = [] {
@@ -344,15 +356,19 @@ consteval const Variable& variable_named(std::string_view name) {
   throw "no such variable in kVariables";
 }
 
-// The variables a URL sets; all five are set, to their defaults when the URL omits them.
-constexpr std::array<std::string_view, 5> kUrlVariables{
-    "VALKEY_HOST", "VALKEY_PORT", "VALKEY_USERNAME", "VALKEY_PASSWORD", "VALKEY_DATABASE"};
+// The variables a URL sets; all six are set, to their defaults when the URL omits them, and
+// VALKEY_TLS by the scheme.
+constexpr std::array<std::string_view, 6> kUrlVariables{"VALKEY_HOST",     "VALKEY_PORT",
+                                                        "VALKEY_USERNAME", "VALKEY_PASSWORD",
+                                                        "VALKEY_DATABASE", "VALKEY_TLS"};
 
 // ---------------------------------------------------------------------------------------------
 // Validation, shared by validate() (messages name fields) and the readers (messages name
 // variables and where they were set).
 
-enum class Role { Subject, Reference };
+// Subject: the setting at fault, with its value and where it was set. Reference: another
+// setting the message points at, with its value. Name: a setting's bare name, for a hint.
+enum class Role { Subject, Reference, Name };
 
 bool positive(std::chrono::milliseconds value) {
   return value > std::chrono::milliseconds::zero();
@@ -402,6 +418,127 @@ bool valid_host(std::string_view host) {
   return !host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
     return is_alnum(c) || c == '-' || c == '.' || c == '_';
   });
+}
+
+// Loopback by the host as written, with no resolver involved: "localhost", 127.0.0.0/8 and ::1
+// in any spelling (also ::ffff:127.x.y.z). Only there may TLS verification be off without
+// allow_insecure, since the traffic never leaves the machine (a stunnel or a sidecar, say).
+bool is_loopback(std::string_view host) {
+  if (lowercase(host) == "localhost") {
+    return true;
+  }
+  // inet_pton needs a terminated string and takes no IPv6 zone ("::1%lo").
+  const std::string address(host.substr(0, host.find('%')));
+  in_addr ipv4{};
+  if (::inet_pton(AF_INET, address.c_str(), &ipv4) == 1) {
+    return (ntohl(ipv4.s_addr) >> 24) == 127;
+  }
+  in6_addr ipv6{};
+  if (::inet_pton(AF_INET6, address.c_str(), &ipv6) == 1) {
+    return IN6_IS_ADDR_LOOPBACK(&ipv6) || (IN6_IS_ADDR_V4MAPPED(&ipv6) && ipv6.s6_addr[12] == 127);
+  }
+  return false;
+}
+
+// Why `path` cannot serve as a PEM file OpenSSL reads, or an empty view if it can. Checked when
+// the config is validated, so that a typo fails at startup rather than at the first handshake.
+std::string_view file_problem(const std::string& path) {
+  std::error_code error;
+  const auto status = std::filesystem::status(path, error);
+  if (status.type() == std::filesystem::file_type::not_found) {
+    return "no such file";
+  }
+  if (error) {
+    return "cannot be accessed";
+  }
+  if (!std::filesystem::is_regular_file(status)) {
+    return "is not a regular file";
+  }
+  if (!std::ifstream(path, std::ios::binary)) {
+    return "is not readable";
+  }
+  return {};
+}
+
+std::string_view directory_problem(const std::string& path) {
+  std::error_code error;
+  const auto status = std::filesystem::status(path, error);
+  if (status.type() == std::filesystem::file_type::not_found) {
+    return "no such directory";
+  }
+  if (error) {
+    return "cannot be accessed";
+  }
+  if (!std::filesystem::is_directory(status)) {
+    return "is not a directory";
+  }
+  return {};
+}
+
+// TLS settings: none may be set while TLS is off, since the user surely meant TLS and would
+// otherwise get plaintext; files must be there now; verification may be off only on loopback.
+template <typename Fail, typename Describe>
+void check_tls_rules(const ValkeyConfig& config, const Fail& fail, const Describe& describe) {
+  const TlsOptions& tls = config.tls;
+  const Variable& ca_file = variable_named("VALKEY_TLS_CA_FILE");
+  const Variable& ca_dir = variable_named("VALKEY_TLS_CA_DIR");
+  const Variable& cert_file = variable_named("VALKEY_TLS_CERT_FILE");
+  const Variable& key_file = variable_named("VALKEY_TLS_KEY_FILE");
+  const Variable& server_name = variable_named("VALKEY_TLS_SERVER_NAME");
+  const Variable& verify = variable_named("VALKEY_TLS_VERIFY");
+  const Variable& allow_insecure = variable_named("VALKEY_TLS_ALLOW_INSECURE");
+
+  if (!tls.enabled) {
+    const std::string off = "is set but TLS is off; set " +
+                            describe(variable_named("VALKEY_TLS"), Role::Name) +
+                            "=true or use a valkeys:// URL";
+    const std::array<std::pair<const Variable*, bool>, 7> settings{{
+        {&ca_file, !tls.ca_file.empty()},
+        {&ca_dir, !tls.ca_dir.empty()},
+        {&cert_file, !tls.cert_file.empty()},
+        {&key_file, !tls.key_file.empty()},
+        {&server_name, !tls.server_name.empty()},
+        {&verify, !tls.verify},
+        {&allow_insecure, tls.allow_insecure},
+    }};
+    for (const auto& [setting, set] : settings) {
+      if (set) {
+        fail(*setting, off);
+      }
+    }
+    return;
+  }
+  if (!tls.server_name.empty() && !valid_host(tls.server_name)) {
+    fail(server_name, "must be a host name or an IP address");
+  }
+  if (!tls.cert_file.empty() && tls.key_file.empty()) {
+    fail(cert_file, "is set without " + describe(key_file, Role::Name) +
+                        "; a client certificate needs its private key");
+  }
+  if (!tls.key_file.empty() && tls.cert_file.empty()) {
+    fail(key_file, "is set without " + describe(cert_file, Role::Name) +
+                       "; a private key needs its client certificate");
+  }
+  for (const auto& [setting, path] :
+       {std::pair{&ca_file, &tls.ca_file}, std::pair{&cert_file, &tls.cert_file},
+        std::pair{&key_file, &tls.key_file}}) {
+    if (!path->empty()) {
+      if (const auto problem = file_problem(*path); !problem.empty()) {
+        fail(*setting, problem);
+      }
+    }
+  }
+  if (!tls.ca_dir.empty()) {
+    if (const auto problem = directory_problem(tls.ca_dir); !problem.empty()) {
+      fail(ca_dir, problem);
+    }
+  }
+  // Without verification anyone on the path can pose as the server and read the password.
+  if (!tls.verify && !tls.allow_insecure && !is_loopback(config.host)) {
+    fail(verify, "is refused for " + describe(variable_named("VALKEY_HOST"), Role::Reference) +
+                     ", which is not loopback; set " + describe(allow_insecure, Role::Name) +
+                     "=true to allow it");
+  }
 }
 
 template <typename Describe>
@@ -499,6 +636,7 @@ void check_rules(const ValkeyConfig& config, const Describe& describe) {
   if (show_value(config.log_level).starts_with("LogLevel(")) {
     fail(variable_named("VALKEY_LOG_LEVEL"), "is not a LogLevel");
   }
+  check_tls_rules(config, fail, describe);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -565,19 +703,18 @@ std::string redact_url(std::string_view url) {
          std::string(url.substr(start + authority.size()));
 }
 
-// Sets the five connection fields from a URL. Returns why the URL is rejected, or an empty
-// string. Reasons quote the host, port and database as written (escaped), never the user info.
+// Sets the five connection fields from a URL, and tls.enabled from its scheme. Returns why the
+// URL is rejected, or an empty string. Reasons quote the host, port and database as written
+// (escaped), never the user info.
 std::string apply_url(ValkeyConfig& config, std::string_view url) {
   const auto scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) {
-    return "must start with valkey:// or redis://";
+    return "must start with valkey://, valkeys://, redis:// or rediss://";
   }
   const std::string scheme = lowercase(url.substr(0, scheme_end));
-  if (scheme == "valkeys" || scheme == "rediss") {
-    return "TLS is not supported yet; use valkey:// or redis://";
-  }
-  if (scheme != "valkey" && scheme != "redis") {
-    return "unsupported scheme; use valkey:// or redis://";
+  const bool tls = scheme == "valkeys" || scheme == "rediss";
+  if (!tls && scheme != "valkey" && scheme != "redis") {
+    return "unsupported scheme; use valkey://, valkeys://, redis:// or rediss://";
   }
   auto rest = url.substr(scheme_end + 3);
 
@@ -671,6 +808,7 @@ std::string apply_url(ValkeyConfig& config, std::string_view url) {
   config.username = std::move(username);
   config.password = Secret{std::move(password)};
   config.database = database;
+  config.tls.enabled = tls;
   return {};
 }
 
@@ -727,6 +865,9 @@ void apply_layer(ValkeyConfig& config, const Layer& layer, Provenance& provenanc
 
 void check_variables(const ValkeyConfig& config, const Provenance& provenance) {
   check_rules(config, [&](const Variable& entry, Role role) {
+    if (role == Role::Name) {
+      return std::string(entry.name);
+    }
     const auto found = provenance.find(entry.name);
     if (found == provenance.end()) {
       return std::string(entry.name) + "=" + entry.show(config) + " (default)";
@@ -924,7 +1065,10 @@ ValkeyConfig ValkeyConfig::from_url(std::string_view url) {
 }
 
 void ValkeyConfig::validate() const {
-  check_rules(*this, [this](const Variable& entry, Role) {
+  check_rules(*this, [this](const Variable& entry, Role role) {
+    if (role == Role::Name) {
+      return "ValkeyConfig." + std::string(entry.field);
+    }
     // An empty string shows as "" so that the message does not read "host = : ...".
     const std::string shown = entry.show(*this);
     return "ValkeyConfig." + std::string(entry.field) + " = " + (shown.empty() ? "\"\"" : shown);

@@ -68,10 +68,10 @@ std::string percent_encode(std::string_view text) {
   return out;
 }
 
-// A URL that describes the connection fields of `config`, with an IPv6 zone written the
-// RFC 6874 way (%25), which from_url() decodes.
+// A URL that describes the connection fields and TLS switch of `config`, with an IPv6 zone
+// written the RFC 6874 way (%25), which from_url() decodes.
 std::string to_url(const ValkeyConfig& config) {
-  std::string url = "valkey://";
+  std::string url = config.tls.enabled ? "valkeys://" : "valkey://";
   if (!config.username.empty() || !config.password.empty()) {
     url += percent_encode(config.username);
     if (!config.password.empty()) {
@@ -142,13 +142,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string shown = config->to_string();
   FUZZ_CHECK(!check_password || shown.find(kPasswordMarker) == std::string::npos, shown);
 
-  // A URL sets the five connection fields and nothing else.
+  // A URL sets the five connection fields and tls.enabled, and nothing else.
   ValkeyConfig others = *config;
   others.host = ValkeyConfig{}.host;
   others.port = ValkeyConfig{}.port;
   others.username.clear();
   others.password = Secret{};
   others.database = ValkeyConfig{}.database;
+  others.tls.enabled = ValkeyConfig{}.tls.enabled;
   FUZZ_CHECK(others == ValkeyConfig{}, shown);
 
   const std::string rebuilt = to_url(*config);

@@ -137,6 +137,30 @@ std::filesystem::path source_path(const std::string& relative) {
   return std::filesystem::path(AIRPORT_CACHE_SOURCE_DIR) / relative;
 }
 
+// TLS files and a CA directory that exist for the whole test run, removed at exit. validate()
+// checks only that they are readable files and a directory; what is in them matters only to a
+// handshake.
+struct TlsFiles {
+  TlsFiles()
+      : ca_file(dir.write("ca.pem", "-----BEGIN CERTIFICATE-----\n")),
+        ca_dir(dir.path() / "certs"),
+        cert_file(dir.write("client.pem", "-----BEGIN CERTIFICATE-----\n")),
+        key_file(dir.write("client.key", "-----BEGIN PRIVATE KEY-----\n")) {
+    std::filesystem::create_directories(ca_dir);
+  }
+
+  TempDir dir;
+  std::filesystem::path ca_file;
+  std::filesystem::path ca_dir;
+  std::filesystem::path cert_file;
+  std::filesystem::path key_file;
+};
+
+const TlsFiles& tls_files() {
+  static const TlsFiles files;
+  return files;
+}
+
 // A valid value different from the default, for every variable.
 const Variables& non_default_values() {
   static const Variables values{
@@ -171,8 +195,38 @@ const Variables& non_default_values() {
       {"VALKEY_TTL_JITTER", "0.25"},
       {"VALKEY_CLIENT_NAME", "checkin-service"},
       {"VALKEY_LOG_LEVEL", "debug"},
+      {"VALKEY_TLS", "yes"},
+      {"VALKEY_TLS_CA_FILE", tls_files().ca_file.string()},
+      {"VALKEY_TLS_CA_DIR", tls_files().ca_dir.string()},
+      {"VALKEY_TLS_CERT_FILE", tls_files().cert_file.string()},
+      {"VALKEY_TLS_KEY_FILE", tls_files().key_file.string()},
+      {"VALKEY_TLS_SERVER_NAME", "cache.example.com"},
+      {"VALKEY_TLS_VERIFY", "false"},
+      {"VALKEY_TLS_ALLOW_INSECURE", "true"},
   };
   return values;
+}
+
+// What a variable needs besides itself to pass validation: the TLS settings need TLS on, and a
+// client certificate and its key come as a pair.
+Variables companions_of(std::string_view name) {
+  Variables companions;
+  if (name.starts_with("VALKEY_TLS_")) {
+    companions.emplace("VALKEY_TLS", "true");
+  }
+  if (name == "VALKEY_TLS_CERT_FILE") {
+    companions.emplace("VALKEY_TLS_KEY_FILE", tls_files().key_file.string());
+  }
+  if (name == "VALKEY_TLS_KEY_FILE") {
+    companions.emplace("VALKEY_TLS_CERT_FILE", tls_files().cert_file.string());
+  }
+  return companions;
+}
+
+// The "field=value" words of to_string(), in the order of config_variable_names().
+std::vector<std::string> fields_of(const ValkeyConfig& config) {
+  std::istringstream words(config.to_string());
+  return {std::istream_iterator<std::string>(words), std::istream_iterator<std::string>()};
 }
 
 // ----- defaults -------------------------------------------------------------------------------
@@ -207,6 +261,14 @@ TEST(ValkeyConfig, DefaultsMatchTheDocumentedValues) {
   EXPECT_DOUBLE_EQ(config.ttl_jitter, 0.1);
   EXPECT_EQ(config.client_name, "airport-cache");
   EXPECT_EQ(config.log_level, LogLevel::Info);
+  EXPECT_FALSE(config.tls.enabled);
+  EXPECT_TRUE(config.tls.ca_file.empty());
+  EXPECT_TRUE(config.tls.ca_dir.empty());
+  EXPECT_TRUE(config.tls.cert_file.empty());
+  EXPECT_TRUE(config.tls.key_file.empty());
+  EXPECT_TRUE(config.tls.server_name.empty());
+  EXPECT_TRUE(config.tls.verify);
+  EXPECT_FALSE(config.tls.allow_insecure);
 }
 
 TEST(ValkeyConfig, DefaultConfigIsValid) {
@@ -256,17 +318,63 @@ TEST(ValkeyConfig, ReadsEveryVariable) {
   EXPECT_DOUBLE_EQ(config.ttl_jitter, 0.25);
   EXPECT_EQ(config.client_name, "checkin-service");
   EXPECT_EQ(config.log_level, LogLevel::Debug);
+  EXPECT_TRUE(config.tls.enabled);
+  EXPECT_EQ(config.tls.ca_file, tls_files().ca_file.string());
+  EXPECT_EQ(config.tls.ca_dir, tls_files().ca_dir.string());
+  EXPECT_EQ(config.tls.cert_file, tls_files().cert_file.string());
+  EXPECT_EQ(config.tls.key_file, tls_files().key_file.string());
+  EXPECT_EQ(config.tls.server_name, "cache.example.com");
+  EXPECT_FALSE(config.tls.verify);
+  EXPECT_TRUE(config.tls.allow_insecure);
 }
 
-TEST(ValkeyConfig, EveryVariableInTheTableChangesTheConfig) {
+TEST(ValkeyConfig, EveryVariableInTheTableChangesItsOwnField) {
   const auto names = config_variable_names();
-  EXPECT_EQ(names.size(), 31u);
+  EXPECT_EQ(names.size(), 39u);
   EXPECT_EQ(names.size(), non_default_values().size());
-  for (const auto name : names) {
-    const auto value = non_default_values().find(name);
-    ASSERT_NE(value, non_default_values().end()) << name;
-    EXPECT_NE(ValkeyConfig::from_variables({*value}), ValkeyConfig{}) << name;
+  const auto defaults = fields_of(ValkeyConfig{});
+  ASSERT_EQ(defaults.size(), names.size());
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const auto value = non_default_values().find(names[i]);
+    ASSERT_NE(value, non_default_values().end()) << names[i];
+    auto variables = companions_of(names[i]);
+    variables.insert(*value);
+    const auto fields = fields_of(ValkeyConfig::from_variables(variables));
+    ASSERT_EQ(fields.size(), names.size()) << names[i];
+    EXPECT_NE(fields[i], defaults[i]) << names[i];
   }
+}
+
+TEST(ValkeyConfig, ReadsEveryTlsVariable) {
+  const auto& files = tls_files();
+  const auto config = ValkeyConfig::from_variables({
+      {"VALKEY_HOST", "cache.example.com"},
+      {"VALKEY_TLS", "on"},
+      {"VALKEY_TLS_CA_FILE", files.ca_file.string()},
+      {"VALKEY_TLS_CA_DIR", files.ca_dir.string()},
+      {"VALKEY_TLS_CERT_FILE", files.cert_file.string()},
+      {"VALKEY_TLS_KEY_FILE", files.key_file.string()},
+      {"VALKEY_TLS_SERVER_NAME", "valkey.internal"},
+      {"VALKEY_TLS_VERIFY", "0"},
+      {"VALKEY_TLS_ALLOW_INSECURE", "YES"},
+  });
+  TlsOptions expected;
+  expected.enabled = true;
+  expected.ca_file = files.ca_file.string();
+  expected.ca_dir = files.ca_dir.string();
+  expected.cert_file = files.cert_file.string();
+  expected.key_file = files.key_file.string();
+  expected.server_name = "valkey.internal";
+  expected.verify = false;
+  expected.allow_insecure = true;
+  EXPECT_EQ(config.tls, expected);
+}
+
+TEST(ValkeyConfig, RejectsAnUnknownTlsBooleanNamingTheVariable) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_TLS", "maybe"}}),
+            "VALKEY_TLS='maybe': not a boolean: use true/false, 1/0, yes/no or on/off");
+  EXPECT_CONTAINS(error_of_variables({{"VALKEY_TLS", "true"}, {"VALKEY_TLS_VERIFY", "nope"}}),
+                  "VALKEY_TLS_VERIFY='nope': not a boolean");
 }
 
 TEST(ValkeyConfig, IgnoresUnknownVariables) {
@@ -512,6 +620,207 @@ TEST(ValkeyConfig, ValidateRejectsEachInvalidField) {
   }
 }
 
+// ----- TLS validation -------------------------------------------------------------------------
+
+TEST(ValkeyConfig, RejectsACertificateWithoutItsKeyNamingBoth) {
+  const auto cert = tls_files().cert_file.string();
+  EXPECT_EQ(error_of_variables({{"VALKEY_TLS", "true"}, {"VALKEY_TLS_CERT_FILE", cert}}),
+            "VALKEY_TLS_CERT_FILE='" + cert +
+                "': is set without VALKEY_TLS_KEY_FILE; a client certificate needs its private "
+                "key");
+}
+
+TEST(ValkeyConfig, RejectsAKeyWithoutItsCertificateNamingBoth) {
+  const auto key = tls_files().key_file.string();
+  EXPECT_EQ(error_of_variables({{"VALKEY_TLS", "true"}, {"VALKEY_TLS_KEY_FILE", key}}),
+            "VALKEY_TLS_KEY_FILE='" + key +
+                "': is set without VALKEY_TLS_CERT_FILE; a private key needs its client "
+                "certificate");
+}
+
+TEST(ValkeyConfig, AcceptsExistingTlsFilesAndCaDirectory) {
+  const auto& files = tls_files();
+  const auto config =
+      ValkeyConfig::from_variables({{"VALKEY_TLS", "true"},
+                                    {"VALKEY_TLS_CA_FILE", files.ca_file.string()},
+                                    {"VALKEY_TLS_CA_DIR", files.ca_dir.string()},
+                                    {"VALKEY_TLS_CERT_FILE", files.cert_file.string()},
+                                    {"VALKEY_TLS_KEY_FILE", files.key_file.string()}});
+  EXPECT_EQ(config.tls.ca_dir, files.ca_dir.string());
+  EXPECT_NO_THROW(config.validate());
+}
+
+TEST(ValkeyConfig, RejectsAMissingTlsFileNamingTheVariableAndThePath) {
+  const TempDir dir;
+  const auto missing = (dir.path() / "missing.pem").string();
+  const auto& files = tls_files();
+  EXPECT_EQ(error_of_variables({{"VALKEY_TLS", "true"}, {"VALKEY_TLS_CA_FILE", missing}}),
+            "VALKEY_TLS_CA_FILE='" + missing + "': no such file");
+  EXPECT_EQ(error_of_variables({{"VALKEY_TLS", "true"},
+                                {"VALKEY_TLS_CERT_FILE", missing},
+                                {"VALKEY_TLS_KEY_FILE", files.key_file.string()}}),
+            "VALKEY_TLS_CERT_FILE='" + missing + "': no such file");
+  EXPECT_EQ(error_of_variables({{"VALKEY_TLS", "true"},
+                                {"VALKEY_TLS_CERT_FILE", files.cert_file.string()},
+                                {"VALKEY_TLS_KEY_FILE", missing}}),
+            "VALKEY_TLS_KEY_FILE='" + missing + "': no such file");
+}
+
+TEST(ValkeyConfig, RejectsADirectoryAsATlsFile) {
+  const TempDir dir;
+  const auto directory = dir.path().string();
+  EXPECT_EQ(error_of_variables({{"VALKEY_TLS", "true"}, {"VALKEY_TLS_CA_FILE", directory}}),
+            "VALKEY_TLS_CA_FILE='" + directory + "': is not a regular file");
+  EXPECT_EQ(error_of_variables({{"VALKEY_TLS", "true"},
+                                {"VALKEY_TLS_CERT_FILE", tls_files().cert_file.string()},
+                                {"VALKEY_TLS_KEY_FILE", directory}}),
+            "VALKEY_TLS_KEY_FILE='" + directory + "': is not a regular file");
+}
+
+TEST(ValkeyConfig, RejectsACaDirectoryThatIsNotADirectory) {
+  const TempDir dir;
+  const auto missing = (dir.path() / "missing").string();
+  EXPECT_EQ(error_of_variables({{"VALKEY_TLS", "true"}, {"VALKEY_TLS_CA_DIR", missing}}),
+            "VALKEY_TLS_CA_DIR='" + missing + "': no such directory");
+  const auto file = tls_files().ca_file.string();
+  EXPECT_EQ(error_of_variables({{"VALKEY_TLS", "true"}, {"VALKEY_TLS_CA_DIR", file}}),
+            "VALKEY_TLS_CA_DIR='" + file + "': is not a directory");
+}
+
+TEST(ValkeyConfig, RejectsEveryTlsSettingWhileTlsIsOff) {
+  const auto& files = tls_files();
+  const std::vector<std::pair<std::string, std::string>> settings{
+      {"VALKEY_TLS_CA_FILE", files.ca_file.string()},
+      {"VALKEY_TLS_CA_DIR", files.ca_dir.string()},
+      {"VALKEY_TLS_CERT_FILE", files.cert_file.string()},
+      {"VALKEY_TLS_KEY_FILE", files.key_file.string()},
+      {"VALKEY_TLS_SERVER_NAME", "cache.example.com"},
+      {"VALKEY_TLS_VERIFY", "false"},
+      {"VALKEY_TLS_ALLOW_INSECURE", "true"}};
+  for (const auto& [name, value] : settings) {
+    EXPECT_EQ(error_of_variables({{name, value}}),
+              name + "='" + value +
+                  "': is set but TLS is off; set VALKEY_TLS=true or use a valkeys:// URL");
+    // A plain URL turns TLS off just as VALKEY_TLS=false does.
+    EXPECT_CONTAINS(error_of_variables({{"VALKEY_URL", "valkey://h"}, {name, value}}),
+                    name + "='" + value + "': is set but TLS is off");
+    EXPECT_CONTAINS(error_of_variables({{"VALKEY_TLS", "false"}, {name, value}}),
+                    name + "='" + value + "': is set but TLS is off");
+  }
+  // Their defaults, written out, are not settings.
+  EXPECT_EQ(ValkeyConfig::from_variables({{"VALKEY_TLS_CA_FILE", ""},
+                                          {"VALKEY_TLS_VERIFY", "true"},
+                                          {"VALKEY_TLS_ALLOW_INSECURE", "false"}}),
+            ValkeyConfig{});
+}
+
+TEST(ValkeyConfig, AcceptsVerifyOffOnALoopbackHost) {
+  for (const std::string host : {"localhost", "LocalHost", "127.0.0.1", "127.1.2.3",
+                                 "127.255.255.255", "::1", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1"}) {
+    const auto config = ValkeyConfig::from_variables(
+        {{"VALKEY_HOST", host}, {"VALKEY_TLS", "true"}, {"VALKEY_TLS_VERIFY", "false"}});
+    EXPECT_FALSE(config.tls.verify) << host;
+  }
+  EXPECT_FALSE(ValkeyConfig::from_variables(
+                   {{"VALKEY_URL", "valkeys://[::1]:6380"}, {"VALKEY_TLS_VERIFY", "false"}})
+                   .tls.verify);
+}
+
+TEST(ValkeyConfig, RejectsVerifyOffOnARemoteHostUnlessInsecureIsAllowed) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_HOST", "cache.example.com"},
+                                {"VALKEY_TLS", "true"},
+                                {"VALKEY_TLS_VERIFY", "false"}}),
+            "VALKEY_TLS_VERIFY='false': is refused for VALKEY_HOST='cache.example.com', which is "
+            "not loopback; set VALKEY_TLS_ALLOW_INSECURE=true to allow it");
+  // Names that merely look like loopback are remote.
+  for (const std::string host : {"128.0.0.1", "10.0.0.7", "::2", "localhost.example.com",
+                                 "127.0.0.1.example.com", "::ffff:10.0.0.7"}) {
+    EXPECT_CONTAINS(
+        error_of_variables(
+            {{"VALKEY_HOST", host}, {"VALKEY_TLS", "true"}, {"VALKEY_TLS_VERIFY", "false"}}),
+        "VALKEY_TLS_VERIFY='false': is refused for VALKEY_HOST='" + host + "'")
+        << host;
+  }
+  EXPECT_EQ(error_of_variables(
+                {{"VALKEY_URL", "valkeys://cache.example.com"}, {"VALKEY_TLS_VERIFY", "off"}}),
+            "VALKEY_TLS_VERIFY='off': is refused for VALKEY_HOST=cache.example.com (from "
+            "VALKEY_URL), which is not loopback; set VALKEY_TLS_ALLOW_INSECURE=true to allow it");
+  const auto config = ValkeyConfig::from_variables({{"VALKEY_URL", "valkeys://cache.example.com"},
+                                                    {"VALKEY_TLS_VERIFY", "off"},
+                                                    {"VALKEY_TLS_ALLOW_INSECURE", "on"}});
+  EXPECT_FALSE(config.tls.verify);
+  EXPECT_TRUE(config.tls.allow_insecure);
+}
+
+TEST(ValkeyConfig, RejectsATlsServerNameThatIsNotAHostName) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_TLS", "true"}, {"VALKEY_TLS_SERVER_NAME", "cache host"}}),
+            "VALKEY_TLS_SERVER_NAME='cache host': must be a host name or an IP address");
+  EXPECT_CONTAINS(
+      error_of_variables({{"VALKEY_TLS", "true"}, {"VALKEY_TLS_SERVER_NAME", "cache\n"}}),
+      "VALKEY_TLS_SERVER_NAME='cache\\n': must be a host name or an IP address");
+  EXPECT_EQ(ValkeyConfig::from_variables(
+                {{"VALKEY_TLS", "true"}, {"VALKEY_TLS_SERVER_NAME", "valkey-0.cache_svc.local"}})
+                .tls.server_name,
+            "valkey-0.cache_svc.local");
+}
+
+TEST(ValkeyConfig, ValidateNamesTheTlsFieldOfAHandBuiltConfig) {
+  const auto missing = (tls_files().dir.path() / "missing.pem").string();
+  struct Case {
+    void (*break_it)(ValkeyConfig&, const std::string& missing);
+    std::string expected;
+  };
+  const std::vector<Case> cases{
+      {[](ValkeyConfig& c, const std::string&) { c.tls.server_name = "h"; },
+       "ValkeyConfig.tls.server_name = h: is set but TLS is off; set "
+       "ValkeyConfig.tls.enabled=true or use a valkeys:// URL"},
+      {[](ValkeyConfig& c, const std::string&) {
+         c.tls.enabled = true;
+         c.tls.cert_file = tls_files().cert_file.string();
+       },
+       "ValkeyConfig.tls.cert_file = " + tls_files().cert_file.string() +
+           ": is set without ValkeyConfig.tls.key_file; a client certificate needs its private "
+           "key"},
+      {[](ValkeyConfig& c, const std::string& path) {
+         c.tls.enabled = true;
+         c.tls.ca_file = path;
+       },
+       "ValkeyConfig.tls.ca_file = " + missing + ": no such file"},
+      {[](ValkeyConfig& c, const std::string& path) {
+         c.tls.enabled = true;
+         c.tls.ca_dir = path;
+       },
+       "ValkeyConfig.tls.ca_dir = " + missing + ": no such directory"},
+      {[](ValkeyConfig& c, const std::string&) {
+         c.tls.enabled = true;
+         c.tls.server_name = "a b";
+       },
+       "ValkeyConfig.tls.server_name = \"a b\": must be a host name or an IP address"},
+      {[](ValkeyConfig& c, const std::string&) {
+         c.host = "cache.example.com";
+         c.tls.enabled = true;
+         c.tls.verify = false;
+       },
+       "ValkeyConfig.tls.verify = false: is refused for ValkeyConfig.host = cache.example.com, "
+       "which is not loopback; set ValkeyConfig.tls.allow_insecure=true to allow it"},
+  };
+  for (const auto& [break_it, expected] : cases) {
+    ValkeyConfig config;
+    break_it(config, missing);
+    EXPECT_EQ(config_error_of([&] { config.validate(); }), expected);
+  }
+}
+
+TEST(ValkeyConfig, TlsErrorsNeverShowThePassword) {
+  EXPECT_LACKS(error_of_variables(
+                   {{"VALKEY_URL", std::string("valkeys://:") + kPassword + "@cache.example.com"},
+                    {"VALKEY_TLS_VERIFY", "false"}}),
+               kPassword);
+  EXPECT_LACKS(error_of_variables({{"VALKEY_URL", std::string("valkey://:") + kPassword + "@h"},
+                                   {"VALKEY_TLS_SERVER_NAME", "h"}}),
+               kPassword);
+}
+
 // ----- URLs -----------------------------------------------------------------------------------
 
 TEST(ValkeyConfig, FromUrlReadsUserPasswordHostPortAndDatabase) {
@@ -571,17 +880,34 @@ TEST(ValkeyConfig, FromUrlRejectsAnUnbracketedIpv6Host) {
   EXPECT_CONTAINS(error_of_url("valkey://::1:6380"), "must be in brackets");
 }
 
-TEST(ValkeyConfig, FromUrlRejectsTlsSchemesAsUnsupported) {
-  for (const std::string url : {"valkeys://h:6380", "rediss://h:6380"}) {
-    const auto message = error_of_url(url);
-    EXPECT_CONTAINS(message, "TLS is not supported yet");
-    EXPECT_CONTAINS(message, url);
+TEST(ValkeyConfig, FromUrlWithAValkeysOrRedissSchemeTurnsTlsOn) {
+  for (const std::string url :
+       {"valkeys://app:pw@cache.internal:6380/2", "rediss://app:pw@cache.internal:6380/2",
+        "VALKEYS://app:pw@cache.internal:6380/2"}) {
+    ValkeyConfig expected = ValkeyConfig::from_url("valkey://app:pw@cache.internal:6380/2");
+    expected.tls.enabled = true;
+    EXPECT_EQ(ValkeyConfig::from_url(url), expected) << url;
   }
+  EXPECT_EQ(ValkeyConfig::from_url("valkeys://[::1]").endpoint(), "[::1]:6379");
+}
+
+TEST(ValkeyConfig, FromUrlWithAPlainSchemeLeavesTlsOff) {
+  EXPECT_FALSE(ValkeyConfig::from_url("valkey://h").tls.enabled);
+  EXPECT_FALSE(ValkeyConfig::from_url("redis://h").tls.enabled);
+}
+
+TEST(ValkeyConfig, FromUrlRejectsATlsUrlWithTheSameMessagesAsAPlainOne) {
+  EXPECT_EQ(error_of_url("valkeys://h:99999"),
+            "invalid Valkey URL 'valkeys://h:99999': the port '99999' must be 1-65535");
+  EXPECT_CONTAINS(error_of_url("rediss://"), "no host");
 }
 
 TEST(ValkeyConfig, FromUrlRejectsAnUnknownScheme) {
-  EXPECT_CONTAINS(error_of_url("http://h:6379"), "unsupported scheme");
-  EXPECT_CONTAINS(error_of_url("cache.internal:6379"), "must start with valkey:// or redis://");
+  EXPECT_EQ(error_of_url("http://h:6379"),
+            "invalid Valkey URL 'http://h:6379': unsupported scheme; use valkey://, valkeys://, "
+            "redis:// or rediss://");
+  EXPECT_CONTAINS(error_of_url("cache.internal:6379"),
+                  "must start with valkey://, valkeys://, redis:// or rediss://");
 }
 
 TEST(ValkeyConfig, FromUrlRejectsABadPortNamingItAsWritten) {
@@ -683,6 +1009,22 @@ TEST(ValkeyConfig, UrlVariableIsOverriddenByIndividualVariables) {
   EXPECT_EQ(config.username, "app");
   EXPECT_EQ(config.password.reveal(), "pw");
   EXPECT_EQ(config.database, 2);
+}
+
+TEST(ValkeyConfig, UrlVariableSetsTlsByItsSchemeAndTheTlsVariablesApplyOnTop) {
+  const auto config =
+      ValkeyConfig::from_variables({{"VALKEY_URL", "rediss://cache.internal:6380"},
+                                    {"VALKEY_TLS_CA_FILE", tls_files().ca_file.string()},
+                                    {"VALKEY_TLS_SERVER_NAME", "valkey.internal"}});
+  EXPECT_TRUE(config.tls.enabled);
+  EXPECT_EQ(config.tls.ca_file, tls_files().ca_file.string());
+  EXPECT_EQ(config.tls.server_name, "valkey.internal");
+  // VALKEY_TLS is read after the URL of the same source, like VALKEY_PORT.
+  EXPECT_FALSE(
+      ValkeyConfig::from_variables({{"VALKEY_URL", "valkeys://h"}, {"VALKEY_TLS", "false"}})
+          .tls.enabled);
+  EXPECT_TRUE(ValkeyConfig::from_variables({{"VALKEY_URL", "valkey://h"}, {"VALKEY_TLS", "true"}})
+                  .tls.enabled);
 }
 
 TEST(ValkeyConfig, RejectsABadUrlVariableNamingIt) {
@@ -861,6 +1203,23 @@ TEST(ValkeyConfigFromEnv, UrlInTheEnvironmentReplacesConnectionFieldsFromTheFile
   EXPECT_EQ(config.key_prefix, "dev");   // non-connection settings are untouched by a URL
 }
 
+TEST(ValkeyConfigFromEnv, UrlInTheEnvironmentDecidesTlsOverTheFile) {
+  CleanEnvironment environment;
+  const TempDir dir;
+  const auto file = dir.write("a.env", "VALKEY_TLS=true\n");
+  environment.set("VALKEY_URL", "valkey://prod.internal:6380");
+  EXPECT_FALSE(ValkeyConfig::from_env(file).tls.enabled);
+  environment.set("VALKEY_URL", "valkeys://prod.internal:6380");
+  EXPECT_TRUE(ValkeyConfig::from_env(file).tls.enabled);
+  // A plain URL turns TLS off under a CA file from the file: refused, not quietly plaintext.
+  const auto with_ca = dir.write(
+      "b.env", "VALKEY_TLS=true\nVALKEY_TLS_CA_FILE=" + tls_files().ca_file.string() + "\n");
+  environment.set("VALKEY_URL", "valkey://prod.internal:6380");
+  EXPECT_EQ(config_error_of([&] { (void)ValkeyConfig::from_env(with_ca); }),
+            with_ca.string() + ":2: VALKEY_TLS_CA_FILE='" + tls_files().ca_file.string() +
+                "': is set but TLS is off; set VALKEY_TLS=true or use a valkeys:// URL");
+}
+
 TEST(ValkeyConfigFromEnv, RejectsABadValueInTheFileNamingFileAndLine) {
   const CleanEnvironment environment;
   const TempDir dir;
@@ -934,6 +1293,36 @@ TEST(ValkeyConfig, ToStringShowsEveryFieldOnOneLineAndHidesThePassword) {
   EXPECT_EQ(count, config_variable_names().size());
 }
 
+TEST(ValkeyConfig, ToStringShowsTheTlsFields) {
+  const auto config = ValkeyConfig::from_variables(non_default_values());
+  EXPECT_CONTAINS(config.to_string(),
+                  "tls.enabled=true tls.ca_file=" + tls_files().ca_file.string() +
+                      " tls.ca_dir=" + tls_files().ca_dir.string() +
+                      " tls.cert_file=" + tls_files().cert_file.string() +
+                      " tls.key_file=" + tls_files().key_file.string() +
+                      " tls.server_name=cache.example.com tls.verify=false "
+                      "tls.allow_insecure=true");
+  EXPECT_CONTAINS(ValkeyConfig{}.to_string(),
+                  "tls.enabled=false tls.ca_file= tls.ca_dir= tls.cert_file= tls.key_file= "
+                  "tls.server_name= tls.verify=true tls.allow_insecure=false");
+}
+
+TEST(ValkeyConfig, ToStringReadsBackThroughTheVariables) {
+  // Everything but the password, which to_string() hides.
+  Variables values = non_default_values();
+  values.erase("VALKEY_PASSWORD");
+  for (const ValkeyConfig& config : {ValkeyConfig{}, ValkeyConfig::from_variables(values)}) {
+    const auto names = config_variable_names();
+    const auto fields = fields_of(config);
+    ASSERT_EQ(fields.size(), names.size());
+    Variables shown;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      shown.emplace(names[i], fields[i].substr(fields[i].find('=') + 1));
+    }
+    EXPECT_EQ(ValkeyConfig::from_variables(shown), config) << config.to_string();
+  }
+}
+
 TEST(ValkeyConfig, ToStringShowsAnUnsetPasswordAsEmpty) {
   EXPECT_CONTAINS(ValkeyConfig{}.to_string(), "password= ");
 }
@@ -954,7 +1343,7 @@ TEST(ValkeyConfig, UrlErrorsNeverShowThePassword) {
   const std::string secret = kPassword;
   for (const std::string& url : {
            "valkey://app:" + secret + "@h:99999", "valkey://:" + secret + "@h/x",
-           "valkeys://app:" + secret + "@h", "http://:" + secret + "@h",
+           "valkeys://app:" + secret + "@h:0", "http://:" + secret + "@h",
            "valkey://:" + secret + "@", "valkey://:" + secret + "%zz@h",
            "valkey://:" + secret + "@h?x=1",
            "valkey://:" + secret,         // '@host' forgotten: no host, so no port either

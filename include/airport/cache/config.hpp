@@ -81,6 +81,35 @@ struct FallbackOptions {
   friend bool operator==(const FallbackOptions&, const FallbackOptions&) = default;
 };
 
+/// TLS to the server: valkeys:// and rediss:// URLs, or VALKEY_TLS=true. Verification of the
+/// certificate chain and of the server's name is on unless `verify` is false. TLS 1.2 at least;
+/// never a fallback to plaintext.
+struct TlsOptions {
+  /// Whether connections use TLS. Env: VALKEY_TLS. Default false (true for valkeys://).
+  bool enabled = false;
+  /// PEM file of the CA certificates that may sign the server's certificate. With neither this
+  /// nor ca_dir, the system trust store (OpenSSL's default paths). Env: VALKEY_TLS_CA_FILE.
+  std::string ca_file;
+  /// Directory of hashed CA certificates (c_rehash). Env: VALKEY_TLS_CA_DIR.
+  std::string ca_dir;
+  /// PEM client certificate for mutual TLS; needs key_file. Env: VALKEY_TLS_CERT_FILE.
+  std::string cert_file;
+  /// PEM private key of cert_file. Env: VALKEY_TLS_KEY_FILE.
+  std::string key_file;
+  /// Name sent as SNI and verified against the certificate; empty means the host.
+  /// Env: VALKEY_TLS_SERVER_NAME.
+  std::string server_name;
+  /// Whether the certificate chain and name are verified. false is refused unless the host is
+  /// loopback or allow_insecure is set, and logs a warning once per client.
+  /// Env: VALKEY_TLS_VERIFY. Default true.
+  bool verify = true;
+  /// Allows verify=false for a host that is not loopback. Env: VALKEY_TLS_ALLOW_INSECURE.
+  /// Default false.
+  bool allow_insecure = false;
+
+  friend bool operator==(const TlsOptions&, const TlsOptions&) = default;
+};
+
 /// Every setting of the library. Defaults follow the original workshop where it had one.
 /// Build one by hand, or with from_env() / from_url(); call validate() before use (the client
 /// and the CacheManager do).
@@ -146,11 +175,14 @@ struct ValkeyConfig {
   std::string client_name = "airport-cache";
   /// Level of the library's own log lines. Env: VALKEY_LOG_LEVEL. Default info.
   LogLevel log_level = LogLevel::Info;
+  /// TLS to the server. Env: VALKEY_TLS and VALKEY_TLS_*; valkeys:// and rediss:// URLs.
+  TlsOptions tls{};
 
   /// Reads the VALKEY_* environment variables over the defaults. A .env file is read first if
   /// it exists: `env_file` when given, else $VALKEY_ENV_FILE, else ./.env (only the last may be
   /// missing). Real environment variables win over the file. Within each source VALKEY_URL, when
-  /// set, fills all connection fields first and the individual variables then override it.
+  /// set, fills all connection fields and tls.enabled first and the individual variables then
+  /// override it.
   /// Validates the result. Throws ConfigError naming the variable (or file:line) and the value,
   /// never the password.
   [[nodiscard]] static ValkeyConfig from_env(
@@ -162,12 +194,14 @@ struct ValkeyConfig {
       const std::map<std::string, std::string, std::less<>>& variables);
 
   /// Parses valkey://[user[:password]@]host[:port][/db] (redis:// too) over the defaults. An
-  /// IPv6 host goes in brackets, its zone as %25 (RFC 6874) or a bare %. Throws ConfigError
-  /// naming a bad host, port or database as written; a password before the '@' shows as "***".
-  /// valkeys:// and rediss:// throw ConfigError until TLS is supported.
+  /// IPv6 host goes in brackets, its zone as %25 (RFC 6874) or a bare %. valkeys:// and
+  /// rediss:// parse the same way and set tls.enabled; valkey:// and redis:// leave it false.
+  /// Other TLS settings are not part of a URL. Throws ConfigError naming a bad host, port or
+  /// database as written; a password before the '@' shows as "***".
   [[nodiscard]] static ValkeyConfig from_url(std::string_view url);
 
-  /// Throws ConfigError naming the first invalid field and its value.
+  /// Throws ConfigError naming the first invalid field and its value. Looks at the file system
+  /// for the TLS files and CA directory (exist, right kind, readable); nothing else.
   void validate() const;
 
   /// "host:port", for messages and logs.
