@@ -170,9 +170,12 @@ std::unique_ptr<Connection> Connection::open(const ValkeyConfig& config, int can
     throw TimeoutError(fmt::format("connect to {}: the operation's deadline passed before it began",
                                    config.endpoint()));
   }
-  auto connection = std::make_unique<Connection>(
-      connect_tcp(config.host, config.port, connect_left, config.socket_timeout, cancel_fd),
-      config.endpoint());
+  // The TCP connect and the TLS handshake share connect_timeout (or what is left of the scope).
+  std::unique_ptr<Transport> transport =
+      connect_tcp(config.host, config.port, connect_left, config.socket_timeout, cancel_fd);
+  if (config.tls.enabled)
+    transport = connect_tls(std::move(transport), config, now + connect_left, cancel_fd);
+  auto connection = std::make_unique<Connection>(std::move(transport), config.endpoint());
   connection->set_command_timeout(config.socket_timeout);
   connection->set_cancel_fd(cancel_fd);
   connection->handshake(config, false);
@@ -431,8 +434,9 @@ void Connection::note_reply(std::string_view operation, const Reply& reply) {
 }
 
 bool Connection::has_buffered_reply() {
-  // hiredis keeps unparsed bytes in its buffer; pos < len means something is waiting.
-  return reader_->len > reader_->pos;
+  // hiredis keeps unparsed bytes in its buffer (pos < len), and TLS may hold decrypted records
+  // that poll() on the socket cannot see.
+  return reader_->len > reader_->pos || transport_->has_buffered_input();
 }
 
 void Connection::fail_io(std::string_view operation, const IoResult& result) {

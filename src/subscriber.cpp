@@ -38,6 +38,7 @@ struct Subscriber::Impl {
     if (wake_fd < 0 || stop_fd < 0) {
       throw std::system_error(errno, std::generic_category(), "eventfd");
     }
+    detail::warn_if_tls_unverified(config, *logger);
     thread = std::thread{[this] { run(); }};
   }
 

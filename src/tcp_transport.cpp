@@ -21,54 +21,19 @@
 namespace airport::cache::detail {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 IoResult failure_from_errno(int error) {
   if (error == EPIPE || error == ECONNRESET)
     return {IoStatus::Closed, 0, std::strerror(error)};
   return {IoStatus::Failed, 0, std::strerror(error)};
 }
 
-// Waits until `fd` is ready for `events` (or has an error or hang-up for the caller's next
-// syscall to report), the deadline passes, or `cancel_fd` becomes readable.
-IoResult wait_ready(int fd, short events, Clock::time_point deadline, int cancel_fd) {
-  for (;;) {
-    const auto left = deadline - Clock::now();
-    if (left <= Clock::duration::zero())
-      return {IoStatus::Timeout, 0, "timed out"};
-    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(left);
-    const timespec timeout{static_cast<time_t>(seconds.count()),
-                           static_cast<long>(std::chrono::nanoseconds{left - seconds}.count())};
-    std::array<pollfd, 2> fds{pollfd{fd, events, 0}, pollfd{cancel_fd, POLLIN, 0}};
-    const int ready = ::ppoll(fds.data(), cancel_fd >= 0 ? 2 : 1, &timeout, nullptr);
-    if (ready < 0) {
-      if (errno == EINTR)
-        continue;
-      return failure_from_errno(errno);
-    }
-    if (ready == 0)
-      continue;  // the loop's first line decides whether the deadline has passed
-    if ((fds[1].revents & POLLIN) != 0)
-      return {IoStatus::Cancelled, 0, "cancelled"};
-    if (fds[0].revents != 0)
-      return {};
-  }
-}
-
-class TcpTransport final : public Transport {
+class TcpTransport final : public PolledTransport {
  public:
-  TcpTransport(int fd, std::chrono::milliseconds io_timeout) : fd_{fd}, io_timeout_{io_timeout} {}
+  TcpTransport(int fd, std::chrono::milliseconds io_timeout)
+      : PolledTransport{io_timeout}, fd_{fd} {}
   ~TcpTransport() override { close(); }
   TcpTransport(const TcpTransport&) = delete;
   TcpTransport& operator=(const TcpTransport&) = delete;
-
-  IoResult write_all(std::string_view bytes) override {
-    return write_all_until(bytes, Clock::now() + io_timeout_, -1);
-  }
-
-  IoResult read_some(char* buffer, std::size_t size) override {
-    return read_some_until(buffer, size, Clock::now() + io_timeout_, -1);
-  }
 
   IoResult write_all_until(std::string_view bytes, Clock::time_point deadline,
                            int cancel_fd) override {
@@ -124,8 +89,6 @@ class TcpTransport final : public Transport {
 
   [[nodiscard]] int native_handle() const noexcept override { return fd_; }
 
-  void set_io_timeout(std::chrono::milliseconds timeout) override { io_timeout_ = timeout; }
-
   void close() noexcept override {
     if (fd_ >= 0) {
       ::close(fd_);
@@ -135,7 +98,6 @@ class TcpTransport final : public Transport {
 
  private:
   int fd_;
-  std::chrono::milliseconds io_timeout_;
 };
 
 // Connects one resolved address without blocking past the deadline. Returns the socket or -1
@@ -191,6 +153,30 @@ int connect_with_timeout(const addrinfo& address, std::chrono::milliseconds time
 }
 
 }  // namespace
+
+IoResult wait_ready(int fd, short events, Clock::time_point deadline, int cancel_fd) {
+  for (;;) {
+    const auto left = deadline - Clock::now();
+    if (left <= Clock::duration::zero())
+      return {IoStatus::Timeout, 0, "timed out"};
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(left);
+    const timespec timeout{static_cast<time_t>(seconds.count()),
+                           static_cast<long>(std::chrono::nanoseconds{left - seconds}.count())};
+    std::array<pollfd, 2> fds{pollfd{fd, events, 0}, pollfd{cancel_fd, POLLIN, 0}};
+    const int ready = ::ppoll(fds.data(), cancel_fd >= 0 ? 2 : 1, &timeout, nullptr);
+    if (ready < 0) {
+      if (errno == EINTR)
+        continue;
+      return failure_from_errno(errno);
+    }
+    if (ready == 0)
+      continue;  // the loop's first line decides whether the deadline has passed
+    if ((fds[1].revents & POLLIN) != 0)
+      return {IoStatus::Cancelled, 0, "cancelled"};
+    if (fds[0].revents != 0)
+      return {};
+  }
+}
 
 std::unique_ptr<Transport> connect_tcp(const std::string& host, int port,
                                        std::chrono::milliseconds connect_timeout,

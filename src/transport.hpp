@@ -1,6 +1,6 @@
 // Transport: the one seam between the command layer and the bytes on the wire. The plain TCP
-// transport lives in tcp_transport.cpp; a TLS transport (OpenSSL) slots in here later while
-// hiredis keeps parsing RESP above it.
+// transport lives in tcp_transport.cpp, the TLS one (OpenSSL, over a TCP transport) in
+// tls_transport.cpp; hiredis parses RESP above either.
 #pragma once
 
 #include <chrono>
@@ -9,7 +9,15 @@
 #include <string>
 #include <string_view>
 
+#include <spdlog/fwd.h>
+
+namespace airport::cache {
+struct ValkeyConfig;
+}
+
 namespace airport::cache::detail {
+
+using Clock = std::chrono::steady_clock;
 
 /// The outcome of one transport call. Errors carry errno-style detail for messages.
 enum class IoStatus { Ok, Timeout, Closed, Failed, Cancelled };
@@ -40,6 +48,11 @@ class Transport {
   virtual void set_io_timeout(std::chrono::milliseconds timeout) = 0;
   /// Closes the stream; later calls fail with Closed.
   virtual void close() noexcept = 0;
+  /// Whether bytes were already taken off the socket and wait inside the transport (decrypted
+  /// TLS records): poll() on native_handle() cannot see them.
+  [[nodiscard]] virtual bool has_buffered_input() const noexcept { return false; }
+  /// Whether the TLS handshake resumed an earlier session (no certificate exchange).
+  [[nodiscard]] virtual bool resumed_session() const noexcept { return false; }
 
   /// write_all() that gives up at `deadline` (Timeout), however slowly the peer reads, and at
   /// once (Cancelled) when `cancel_fd` (an eventfd, say; -1 for none) becomes readable. The
@@ -80,5 +93,45 @@ class Transport {
                                                      std::chrono::milliseconds connect_timeout,
                                                      std::chrono::milliseconds io_timeout,
                                                      int cancel_fd = -1);
+
+/// A transport with a pollable socket: it implements the deadline-bounded calls, and the plain
+/// write_all() and read_some() are those with io_timeout from now.
+class PolledTransport : public Transport {
+ public:
+  IoResult write_all(std::string_view bytes) final {
+    return write_all_until(bytes, Clock::now() + io_timeout_, -1);
+  }
+  IoResult read_some(char* buffer, std::size_t size) final {
+    return read_some_until(buffer, size, Clock::now() + io_timeout_, -1);
+  }
+  void set_io_timeout(std::chrono::milliseconds timeout) final { io_timeout_ = timeout; }
+
+ protected:
+  explicit PolledTransport(std::chrono::milliseconds io_timeout) : io_timeout_{io_timeout} {}
+
+ private:
+  std::chrono::milliseconds io_timeout_;
+};
+
+/// Waits until `fd` is ready for `events` (POLLIN, POLLOUT), has an error or hang-up for the
+/// caller's next syscall to report, the deadline passes (Timeout), or `cancel_fd` (-1: none)
+/// becomes readable (Cancelled).
+[[nodiscard]] IoResult wait_ready(int fd, short events, Clock::time_point deadline, int cancel_fd);
+
+/// Runs a TLS handshake over a connected TCP transport, as config.tls says (CA, client
+/// certificate, server name, verification), and returns the TLS transport that owns it. The
+/// handshake gives up at `deadline` (TimeoutError) or when `cancel_fd` becomes readable. A
+/// refused certificate, a wrong name or a server that does not speak TLS throw ConnectionError
+/// with OpenSSL's reason ("certificate verify failed: certificate has expired"). Certificate and
+/// CA files are read again when they changed on disk since the last connection, and a session
+/// from an earlier connection to the same endpoint is offered for resumption.
+[[nodiscard]] std::unique_ptr<Transport> connect_tls(std::unique_ptr<Transport> tcp,
+                                                     const ValkeyConfig& config,
+                                                     Clock::time_point deadline, int cancel_fd);
+
+/// Logs, once per call (once per client: the client and the Subscriber call it when built),
+/// that config.tls.verify is off and the server is not authenticated. Nothing when TLS is off or
+/// verified.
+void warn_if_tls_unverified(const ValkeyConfig& config, spdlog::logger& logger);
 
 }  // namespace airport::cache::detail

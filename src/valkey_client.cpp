@@ -68,6 +68,7 @@ struct ValkeyClient::Impl {
       : options{std::move(client_options)},
         logger{resolve_logger(options.logger, config.log_level)},
         pool{detail::ConnectionPool::create(std::move(config), logger)} {
+    detail::warn_if_tls_unverified(pool->config(), *logger);
     if (options.health_check) {
       monitor = std::make_unique<detail::HealthMonitor>(
           pool->config(), logger,
