@@ -8,8 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -102,6 +105,35 @@ int pick_free_port() {
   }
   ::close(fd);
   return ntohs(address.sin_port);
+}
+
+// Whether something accepts TCP connections on 127.0.0.1:port right now.
+bool accepts_connections(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return false;
+  }
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  const bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  ::close(fd);
+  return connected;
+}
+
+// Whether a server log says that the binary has no TLS at all, as opposed to a TLS setting it
+// rejected (a missing file, a key that does not match): Redis up to 7.0 built without
+// BUILD_TLS does not know the tls-* directives, and Redis 7.2+ and Valkey have no "tls"
+// connection type then.
+bool log_says_tls_is_missing(std::string log) {
+  std::transform(log.begin(), log.end(), log.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const bool unknown_tls_directive =
+      log.find("bad directive") != std::string::npos && log.find("'tls-") != std::string::npos;
+  return unknown_tls_directive || log.find("connection type tls") != std::string::npos ||
+         log.find("tls is not supported") != std::string::npos ||
+         log.find("built without tls") != std::string::npos;
 }
 
 // Runs `binary --version` and returns its first line, or "" when that fails.
@@ -274,6 +306,11 @@ ServerProcess::ServerProcess(ServerOptions options)
   try {
     for (int attempt = 1;; ++attempt) {
       port_ = pick_free_port();
+      if (options_.tls) {
+        do {
+          tls_port_ = pick_free_port();
+        } while (tls_port_ == port_);
+      }
       if (launch()) {
         return;
       }
@@ -330,6 +367,13 @@ std::vector<std::string> ServerProcess::command_line() const {
     args.insert(args.end(), {"--user", options_.acl_user->name, "on",
                              ">" + options_.acl_user->password, "~*", "&*", "+@all"});
   }
+  if (options_.tls) {
+    args.insert(args.end(), {"--tls-port", std::to_string(tls_port_), "--tls-cert-file",
+                             options_.tls->cert_file.string(), "--tls-key-file",
+                             options_.tls->key_file.string(), "--tls-ca-cert-file",
+                             options_.tls->ca_file.string(), "--tls-auth-clients",
+                             options_.tls->require_client_certificate ? "yes" : "no"});
+  }
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   return args;
 }
@@ -360,10 +404,21 @@ bool ServerProcess::launch() {
       },
       kReadyDeadline, 10ms);
 
-  const std::string where = binary_ + " on " + host_ + ":" + std::to_string(port_);
+  const std::string where = binary_ + " on " + host_ + ":" + std::to_string(port_) +
+                            (options_.tls ? " (TLS on " + std::to_string(tls_port_) + ")" : "");
+  const std::string lacks_tls = "ServerProcess: " + binary_ +
+                                " lacks TLS support, which ServerOptions::tls needs: use a server "
+                                "built with TLS (Debian's redis-server is), e.g. through "
+                                "AIRPORT_CACHE_SERVER_BIN";
   if (exited) {
-    if (read_file_from(log_path, log_offset).find("Address already in use") != std::string::npos) {
+    const std::string startup_log = read_file_from(log_path, log_offset);
+    if (startup_log.find("Address already in use") != std::string::npos) {
       return false;
+    }
+    if (options_.tls && log_says_tls_is_missing(startup_log)) {
+      throw std::runtime_error(lacks_tls + "; it " + describe_status(status) +
+                               " during startup; last 20 lines of " + log_path.string() + ":\n" +
+                               log_tail());
     }
     throw std::runtime_error("ServerProcess: " + where + " " + describe_status(status) +
                              " during startup; last 20 lines of " + log_path.string() + ":\n" +
@@ -373,6 +428,14 @@ bool ServerProcess::launch() {
     terminate(0ms);
     throw std::runtime_error("ServerProcess: " + where + " did not answer PING within " +
                              std::to_string(kReadyDeadline.count()) + " s; last 20 lines of " +
+                             log_path.string() + ":\n" + log_tail());
+  }
+  // A server that ignored the TLS options would answer PING on the plaintext port all the same.
+  // Both listeners are bound before the server answers anything, so there is no race here.
+  if (options_.tls && !accepts_connections(tls_port_)) {
+    terminate(0ms);
+    throw std::runtime_error(lacks_tls + ": it started (" + where +
+                             ") but does not listen on its TLS port; last 20 lines of " +
                              log_path.string() + ":\n" + log_tail());
   }
   return true;
@@ -456,9 +519,10 @@ void ServerProcess::restart() {
     throw std::runtime_error("ServerProcess::restart: stop() or kill() it first");
   }
   if (!launch()) {
-    throw std::runtime_error("ServerProcess::restart: port " + std::to_string(port_) +
-                             " was taken by another process; last 20 lines of server.log:\n" +
-                             log_tail());
+    throw std::runtime_error(
+        "ServerProcess::restart: port " + std::to_string(port_) +
+        (options_.tls ? " or TLS port " + std::to_string(tls_port_) : std::string{}) +
+        " was taken by another process; last 20 lines of server.log:\n" + log_tail());
   }
 }
 
@@ -502,6 +566,18 @@ ValkeyConfig ServerProcess::config() const {
   config.connect_timeout = 1s;
   config.socket_timeout = 1s;
   config.pool_timeout = 1s;
+  return config;
+}
+
+ValkeyConfig ServerProcess::tls_config() const {
+  if (!options_.tls) {
+    throw std::runtime_error("ServerProcess::tls_config: the server on port " +
+                             std::to_string(port_) + " was started without ServerOptions::tls");
+  }
+  ValkeyConfig config = this->config();
+  config.port = tls_port_;
+  config.tls.enabled = true;
+  config.tls.ca_file = options_.tls->ca_file.string();
   return config;
 }
 

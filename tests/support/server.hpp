@@ -22,6 +22,20 @@ struct AclUser {
   std::string password{};
 };
 
+/// The files of a TLS listener (--tls-port). Paths to PEM files, e.g. from TlsCertificates, that
+/// must outlive the server: restart() reads them again.
+struct TlsServerFiles {
+  /// The server's certificate (--tls-cert-file).
+  std::filesystem::path cert_file{};
+  /// Its private key (--tls-key-file).
+  std::filesystem::path key_file{};
+  /// The CA that client certificates must chain to (--tls-ca-cert-file). The server requires
+  /// one even when it does not ask clients for certificates.
+  std::filesystem::path ca_file{};
+  /// Whether a client must present a certificate signed by ca_file (--tls-auth-clients yes|no).
+  bool require_client_certificate = false;
+};
+
 /// How to start the server. Every member has an initializer so that designated initializers
 /// (`ServerOptions{.requirepass = "x"}`) compile warning-free under -Wextra.
 struct ServerOptions {
@@ -31,6 +45,9 @@ struct ServerOptions {
   std::optional<AclUser> acl_user{};
   /// Appended to the command line as given, e.g. {"--maxmemory", "1mb"}.
   std::vector<std::string> extra_args{};
+  /// When set, the server also listens with TLS on a second free port (tls_port()). The
+  /// plaintext port stays open for client() and for the readiness PING: hiredis 0.14 has no TLS.
+  std::optional<TlsServerFiles> tls{};
 };
 
 /// One server process. The binary is $AIRPORT_CACHE_SERVER_BIN when set, else valkey-server on
@@ -43,7 +60,8 @@ struct ServerOptions {
 class ServerProcess {
  public:
   /// Starts the server and waits (up to 10 s) until it answers PING. Throws std::runtime_error
-  /// naming the binary, the port and the tail of the server log when it cannot.
+  /// naming the binary, the port and the tail of the server log when it cannot, and saying that
+  /// the binary lacks TLS support when options.tls is set and it has none.
   explicit ServerProcess(ServerOptions options = {});
   /// Kills the process by its pid (SIGKILL: its data goes with the directory anyway), reaps it
   /// and removes the temporary directory.
@@ -53,6 +71,8 @@ class ServerProcess {
 
   [[nodiscard]] const std::string& host() const { return host_; }
   [[nodiscard]] int port() const { return port_; }
+  /// The TLS port, 0 when ServerOptions::tls was not set.
+  [[nodiscard]] int tls_port() const { return tls_port_; }
   /// The pid of the current (or last) process, still valid after it was reaped.
   [[nodiscard]] pid_t pid() const { return pid_.load(); }
   /// Full path of the server binary.
@@ -70,9 +90,9 @@ class ServerProcess {
   void pause();
   /// SIGCONT. Throws when not running.
   void resume();
-  /// Starts the server again on the same port and directory after stop() or kill(); it loads
-  /// dump.rdb when one exists. Returns once PING answers. Throws when still running or when the
-  /// server does not come up.
+  /// Starts the server again on the same port (and TLS port) and directory after stop() or kill();
+  /// it loads dump.rdb when one exists. Returns once PING answers. Throws when still running or
+  /// when the server does not come up.
   void restart();
   /// SAVE: writes dump.rdb, so that a later kill() and restart() keep the data.
   void save();
@@ -85,14 +105,19 @@ class ServerProcess {
   /// A library config pointing at this server, with the same credentials as client() and short
   /// timeouts for tests: connect and socket 1 s, pool 1 s.
   [[nodiscard]] ValkeyConfig config() const;
+  /// config(), but for the TLS port: tls.enabled, and tls.ca_file set to the server's
+  /// TlsServerFiles::ca_file (the CA that signed its certificate when it came from
+  /// TlsCertificates::server_files()). No client certificate: set tls.cert_file and tls.key_file
+  /// for mutual TLS. Throws std::runtime_error when the server has no TLS port.
+  [[nodiscard]] ValkeyConfig tls_config() const;
 
   /// The last `lines` lines of the server log, for failure messages.
   [[nodiscard]] std::string log_tail(std::size_t lines = 20) const;
 
  private:
   [[nodiscard]] std::vector<std::string> command_line() const;
-  // Starts the process on port_ and waits for PING. Returns false when it exited early because
-  // the port was taken; throws on any other failure.
+  // Starts the process on port_ (and tls_port_) and waits for PING. Returns false when it exited
+  // early because a port was taken; throws on any other failure.
   bool launch();
   [[nodiscard]] std::string password() const;
   [[nodiscard]] std::string username() const;
@@ -103,6 +128,7 @@ class ServerProcess {
   ServerOptions options_;
   std::string host_ = "127.0.0.1";
   int port_ = 0;
+  int tls_port_ = 0;
   std::string binary_;
   bool debug_command_ = false;
   std::filesystem::path dir_;
