@@ -1,5 +1,6 @@
 // CacheManager under real faults: a killed server under load, restarts with bounded probes, the
-// invalidation journal's stale-data story, and a paused server.
+// invalidation journal's stale-data story, and a paused server. Each runs over plaintext and
+// over TLS: a TLS connection must recover from every fault as a plaintext one does.
 #include <gtest/gtest.h>
 #include <airport/cache/manager.hpp>
 
@@ -7,10 +8,12 @@
 #include <iostream>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
 #include "support/fault_proxy.hpp"
 #include "support/server.hpp"
 #include "support/wait.hpp"
+#include "support/wire.hpp"
 
 namespace airport::cache {
 namespace {
@@ -19,10 +22,11 @@ using namespace std::chrono_literals;
 using testing::FaultProxy;
 using testing::ServerProcess;
 using testing::wait_until;
+using testing::Wire;
 using SteadyTime = std::chrono::steady_clock;
 
-ValkeyConfig fault_config(const ServerProcess& server) {
-  ValkeyConfig config = server.config();
+ValkeyConfig fault_config(Wire wire, const ServerProcess& server) {
+  ValkeyConfig config = testing::config_on_wire(wire, server);
   config.operation_timeout = 200ms;
   config.socket_timeout = 200ms;
   config.connect_timeout = 200ms;
@@ -45,9 +49,17 @@ long long server_calls(ServerProcess& server, std::string_view command) {
   return std::stoll(stats.substr(at + marker.size()));
 }
 
-TEST(CacheManagerFaults, AKilledServerUnderLoadOpensTheBreakerAndTheFallbackServes) {
-  ServerProcess server;
-  ValkeyConfig config = fault_config(server);
+class CacheManagerFaults : public ::testing::TestWithParam<Wire> {
+ protected:
+  [[nodiscard]] Wire wire() const { return GetParam(); }
+};
+
+INSTANTIATE_TEST_SUITE_P(Wires, CacheManagerFaults, ::testing::ValuesIn(testing::kWires),
+                         [](const auto& info) { return testing::to_string(info.param); });
+
+TEST_P(CacheManagerFaults, AKilledServerUnderLoadOpensTheBreakerAndTheFallbackServes) {
+  ServerProcess server{testing::on_wire(wire())};
+  ValkeyConfig config = fault_config(wire(), server);
   CacheManager cache{config, {.health_check_closes_circuit = false}};
   for (int i = 0; i < 100; ++i)
     cache.set("flight:" + std::to_string(i), "status-" + std::to_string(i), 600s);
@@ -107,13 +119,15 @@ TEST(CacheManagerFaults, AKilledServerUnderLoadOpensTheBreakerAndTheFallbackServ
   EXPECT_LT(p99, 1ms) << "a get with the breaker open must cost microseconds";
 }
 
-TEST(CacheManagerFaults, AfterARestartOnlyTheConfiguredProbesReachTheServer) {
-  ServerProcess server;
-  FaultProxy proxy{server.host(), server.port()};
-  ValkeyConfig config = fault_config(server);
+TEST_P(CacheManagerFaults, AfterARestartOnlyTheConfiguredProbesReachTheServer) {
+  ServerProcess server{testing::on_wire(wire())};
+  FaultProxy proxy{server.host(), testing::port_on_wire(wire(), server)};
+  ValkeyConfig config = fault_config(wire(), server);
   config.port = proxy.port();
   config.operation_timeout = 1s;
   config.socket_timeout = 1s;
+  // Over TLS the handshake's round trips through the 150 ms proxy are part of connecting.
+  config.connect_timeout = 1s;
   config.circuit_breaker.recovery_timeout = 300ms;
   config.circuit_breaker.half_open_max_calls = 2;
   // The health check stays on (it PINGs every 50 ms): it may end the open period early, but
@@ -154,12 +168,15 @@ TEST(CacheManagerFaults, AfterARestartOnlyTheConfiguredProbesReachTheServer) {
   EXPECT_EQ(cache.get("k"), std::nullopt);  // the server restarted empty; no stale fallback value
 }
 
-class StaleDataStory : public ::testing::TestWithParam<bool> {};
+class StaleDataStory : public ::testing::TestWithParam<std::tuple<bool, Wire>> {
+ protected:
+  [[nodiscard]] Wire wire() const { return std::get<1>(GetParam()); }
+};
 
 TEST_P(StaleDataStory, AnInvalidationDuringTheOutageIsReplayedBeforeTrafficResumes) {
-  const bool overwrite = GetParam();
-  ServerProcess server;
-  ValkeyConfig config = fault_config(server);
+  const bool overwrite = std::get<0>(GetParam());
+  ServerProcess server{testing::on_wire(wire())};
+  ValkeyConfig config = fault_config(wire(), server);
   config.circuit_breaker.recovery_timeout = 100ms;
   CacheManager cache{config};
   ASSERT_TRUE(cache.set("k", "v1", 600s));
@@ -196,11 +213,17 @@ TEST_P(StaleDataStory, AnInvalidationDuringTheOutageIsReplayedBeforeTrafficResum
   EXPECT_EQ(stats.fallback.entries, 0u) << "fallback entries are dropped on recovery";
 }
 
-INSTANTIATE_TEST_SUITE_P(DeleteOrOverwrite, StaleDataStory, ::testing::Values(false, true));
+INSTANTIATE_TEST_SUITE_P(DeleteOrOverwrite, StaleDataStory,
+                         ::testing::Combine(::testing::Bool(),
+                                            ::testing::ValuesIn(testing::kWires)),
+                         [](const auto& info) {
+                           return std::string{std::get<0>(info.param) ? "Overwrite" : "Delete"} +
+                                  testing::to_string(std::get<1>(info.param));
+                         });
 
-TEST(CacheManagerFaults, APausedServerCountsTimeoutsOpensTheBreakerAndRecoversAfterSigcont) {
-  ServerProcess server;
-  ValkeyConfig config = fault_config(server);
+TEST_P(CacheManagerFaults, APausedServerCountsTimeoutsOpensTheBreakerAndRecoversAfterSigcont) {
+  ServerProcess server{testing::on_wire(wire())};
+  ValkeyConfig config = fault_config(wire(), server);
   config.operation_timeout = 100ms;
   config.socket_timeout = 100ms;
   config.retry.max_attempts = 1;
@@ -231,9 +254,9 @@ TEST(CacheManagerFaults, APausedServerCountsTimeoutsOpensTheBreakerAndRecoversAf
   EXPECT_EQ(cache.get("k"), "fresh");
 }
 
-TEST(CacheManagerFaults, TheHealthCheckEndsTheOpenPeriodEarlyAndTheProbesClose) {
-  ServerProcess server;
-  ValkeyConfig config = fault_config(server);
+TEST_P(CacheManagerFaults, TheHealthCheckEndsTheOpenPeriodEarlyAndTheProbesClose) {
+  ServerProcess server{testing::on_wire(wire())};
+  ValkeyConfig config = fault_config(wire(), server);
   config.circuit_breaker.recovery_timeout = 600s;  // probes alone would take ten minutes
   CacheManager cache{config};
   server.kill();
@@ -252,9 +275,9 @@ TEST(CacheManagerFaults, TheHealthCheckEndsTheOpenPeriodEarlyAndTheProbesClose) 
   EXPECT_EQ(cache.stats().circuit.half_opened, 1u);
 }
 
-TEST(CacheManagerFaults, GetOrComputeReturnsTheLoadersValueWhileValkeyIsDown) {
-  ServerProcess server;
-  CacheManager cache{fault_config(server)};
+TEST_P(CacheManagerFaults, GetOrComputeReturnsTheLoadersValueWhileValkeyIsDown) {
+  ServerProcess server{testing::on_wire(wire())};
+  CacheManager cache{fault_config(wire(), server)};
   server.kill();
   int loads = 0;
   const auto value = cache.get_or_compute("k", 60s, [&] { return ++loads; });
@@ -262,9 +285,9 @@ TEST(CacheManagerFaults, GetOrComputeReturnsTheLoadersValueWhileValkeyIsDown) {
   EXPECT_EQ(cache.get<int>("k"), 1);  // kept in the fallback
 }
 
-TEST(CacheManagerFaults, NothingThrowsWhileTheServerIsDown) {
-  ServerProcess server;
-  CacheManager cache{fault_config(server)};
+TEST_P(CacheManagerFaults, NothingThrowsWhileTheServerIsDown) {
+  ServerProcess server{testing::on_wire(wire())};
+  CacheManager cache{fault_config(wire(), server)};
   server.kill();
   const auto every_operation = [&] {
     EXPECT_EQ(cache.get("k"), std::nullopt);

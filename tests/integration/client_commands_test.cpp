@@ -1,4 +1,5 @@
-// The typed command API, pipelines, transactions and scripts against a real spawned server.
+// The typed command API, pipelines, transactions and scripts against a real spawned server,
+// over plaintext and over TLS.
 #include <gtest/gtest.h>
 #include <airport/cache/errors.hpp>
 #include <airport/cache/valkey_client.hpp>
@@ -8,27 +9,32 @@
 #include <set>
 
 #include "support/server.hpp"
+#include "support/wire.hpp"
 
 namespace airport::cache {
 namespace {
 
 using namespace std::chrono_literals;
 using testing::ServerProcess;
+using testing::Wire;
 
-class ClientCommands : public ::testing::Test {
+class ClientCommands : public ::testing::TestWithParam<Wire> {
  protected:
-  ServerProcess server;
-  ValkeyClient client{server.config()};
+  ServerProcess server{testing::on_wire(GetParam())};
+  ValkeyClient client{testing::config_on_wire(GetParam(), server)};
 };
 
-TEST_F(ClientCommands, GetReturnsNulloptForAMissingKeyAndTheValueAfterSet) {
+INSTANTIATE_TEST_SUITE_P(Wires, ClientCommands, ::testing::ValuesIn(testing::kWires),
+                         [](const auto& info) { return testing::to_string(info.param); });
+
+TEST_P(ClientCommands, GetReturnsNulloptForAMissingKeyAndTheValueAfterSet) {
   EXPECT_EQ(client.get("missing"), std::nullopt);
   EXPECT_TRUE(client.set("flight:UA123", "on time"));
   EXPECT_EQ(client.get("flight:UA123"), "on time");
   EXPECT_EQ(server.client().get("flight:UA123"), "on time");
 }
 
-TEST_F(ClientCommands, SetIfNotExistsReportsWhetherItWrote) {
+TEST_P(ClientCommands, SetIfNotExistsReportsWhetherItWrote) {
   EXPECT_TRUE(client.set("seat", "alice", {.condition = SetCondition::IfNotExists}));
   EXPECT_FALSE(client.set("seat", "bob", {.condition = SetCondition::IfNotExists}));
   EXPECT_EQ(client.get("seat"), "alice");
@@ -37,7 +43,7 @@ TEST_F(ClientCommands, SetIfNotExistsReportsWhetherItWrote) {
   EXPECT_EQ(client.get("seat"), "carol");
 }
 
-TEST_F(ClientCommands, SetWithTtlExpiresAndKeepTtlKeepsIt) {
+TEST_P(ClientCommands, SetWithTtlExpiresAndKeepTtlKeepsIt) {
   client.set("status", "boarding", {.ttl = 60s});
   const auto ttl = client.pttl("status");
   ASSERT_TRUE(ttl.has_value());
@@ -49,7 +55,7 @@ TEST_F(ClientCommands, SetWithTtlExpiresAndKeepTtlKeepsIt) {
   EXPECT_THROW(client.set("status", "x", {.ttl = 5s, .keep_ttl = true}), std::invalid_argument);
 }
 
-TEST_F(ClientCommands, KeyCommandsReportTtlExistenceAndType) {
+TEST_P(ClientCommands, KeyCommandsReportTtlExistenceAndType) {
   EXPECT_EQ(client.ttl("nothing"), std::nullopt);
   client.set("k", "v");
   EXPECT_EQ(client.ttl("k"), -1s);
@@ -68,14 +74,14 @@ TEST_F(ClientCommands, KeyCommandsReportTtlExistenceAndType) {
   EXPECT_FALSE(client.exists("k"));
 }
 
-TEST_F(ClientCommands, CountersIncrementAndDecrement) {
+TEST_P(ClientCommands, CountersIncrementAndDecrement) {
   EXPECT_EQ(client.incr("bookings"), 1);
   EXPECT_EQ(client.incrby("bookings", 41), 42);
   EXPECT_EQ(client.decr("bookings"), 41);
   EXPECT_EQ(client.get("bookings"), "41");
 }
 
-TEST_F(ClientCommands, MsetAndMgetKeepOrderAndMisses) {
+TEST_P(ClientCommands, MsetAndMgetKeepOrderAndMisses) {
   const std::array<std::pair<std::string_view, std::string_view>, 2> items{
       {{"a", "1"}, {"b", "2"}}};
   client.mset(items);
@@ -90,7 +96,7 @@ TEST_F(ClientCommands, MsetAndMgetKeepOrderAndMisses) {
   EXPECT_EQ(client.unlink(gone), 0);
 }
 
-TEST_F(ClientCommands, ScanVisitsEveryMatchingKeyWithoutKeys) {
+TEST_P(ClientCommands, ScanVisitsEveryMatchingKeyWithoutKeys) {
   for (int i = 0; i < 250; ++i)
     client.set("scan:" + std::to_string(i), "x");
   client.set("other", "x");
@@ -102,7 +108,7 @@ TEST_F(ClientCommands, ScanVisitsEveryMatchingKeyWithoutKeys) {
   EXPECT_FALSE(seen.contains("other"));
 }
 
-TEST_F(ClientCommands, HashCommandsRoundTrip) {
+TEST_P(ClientCommands, HashCommandsRoundTrip) {
   const std::array<std::pair<std::string_view, std::string_view>, 2> fields{
       {{"gate", "B12"}, {"terminal", "4"}}};
   EXPECT_EQ(client.hset("flight:UA1", fields), 2);
@@ -120,7 +126,7 @@ TEST_F(ClientCommands, HashCommandsRoundTrip) {
   EXPECT_EQ(client.hdel("flight:UA1", gate), 1);
 }
 
-TEST_F(ClientCommands, SetCommandsRoundTrip) {
+TEST_P(ClientCommands, SetCommandsRoundTrip) {
   const std::array<std::string_view, 3> members{"LAX", "JFK", "LAX"};
   EXPECT_EQ(client.sadd("hubs", members), 2);
   EXPECT_TRUE(client.sismember("hubs", "JFK"));
@@ -132,7 +138,7 @@ TEST_F(ClientCommands, SetCommandsRoundTrip) {
   EXPECT_EQ(client.srem("hubs", jfk), 1);
 }
 
-TEST_F(ClientCommands, SortedSetCommandsRankAndPaginate) {
+TEST_P(ClientCommands, SortedSetCommandsRankAndPaginate) {
   const std::array<ScoredMember, 3> members{{{"alice", 10}, {"bob", 30}, {"carol", 20}}};
   EXPECT_EQ(client.zadd("board", members), 3);
   EXPECT_DOUBLE_EQ(client.zincrby("board", 5.5, "alice"), 15.5);
@@ -150,7 +156,7 @@ TEST_F(ClientCommands, SortedSetCommandsRankAndPaginate) {
   EXPECT_EQ(client.zadd("board", "dave", 1), 1);
 }
 
-TEST_F(ClientCommands, BitmapsTrackSeats) {
+TEST_P(ClientCommands, BitmapsTrackSeats) {
   EXPECT_FALSE(client.setbit("seats", 17, true));
   EXPECT_TRUE(client.setbit("seats", 17, true));
   EXPECT_TRUE(client.getbit("seats", 17));
@@ -159,7 +165,7 @@ TEST_F(ClientCommands, BitmapsTrackSeats) {
   EXPECT_EQ(client.bitcount("seats"), 2);
 }
 
-TEST_F(ClientCommands, ServerCommandsAnswer) {
+TEST_P(ClientCommands, ServerCommandsAnswer) {
   EXPECT_GT(client.ping().count(), 0);
   EXPECT_NE(client.info("server").find("redis_version:"), std::string::npos);
   client.set("a", "1");
@@ -169,7 +175,7 @@ TEST_F(ClientCommands, ServerCommandsAnswer) {
   EXPECT_EQ(client.publish("nobody-listens", "hello"), 0);
 }
 
-TEST_F(ClientCommands, TypedCommandsThrowReplyErrorNamingTheServerError) {
+TEST_P(ClientCommands, TypedCommandsThrowReplyErrorNamingTheServerError) {
   client.hset("hash", "f", "v");
   try {
     (void)client.get("hash");
@@ -180,7 +186,7 @@ TEST_F(ClientCommands, TypedCommandsThrowReplyErrorNamingTheServerError) {
   }
 }
 
-TEST_F(ClientCommands, GenericCommandReturnsErrorRepliesAsValues) {
+TEST_P(ClientCommands, GenericCommandReturnsErrorRepliesAsValues) {
   const Reply ok = client.command("SET", "x", "1");
   EXPECT_TRUE(ok.is_status());
   EXPECT_EQ(ok.text(), "OK");
@@ -192,7 +198,7 @@ TEST_F(ClientCommands, GenericCommandReturnsErrorRepliesAsValues) {
   EXPECT_EQ(list.elements().size(), 2u);
 }
 
-TEST_F(ClientCommands, PipelineRepliesComeBackInOrderIncludingErrors) {
+TEST_P(ClientCommands, PipelineRepliesComeBackInOrderIncludingErrors) {
   client.hset("hash", "f", "v");
   Pipeline pipeline;
   pipeline.add("SET", "p1", "one").add("GET", "hash").add("INCR", "counter").add("GET", "p1");
@@ -204,7 +210,7 @@ TEST_F(ClientCommands, PipelineRepliesComeBackInOrderIncludingErrors) {
   EXPECT_EQ(replies[3].text(), "one");
 }
 
-TEST_F(ClientCommands, TransactionRunsAtomicallyAndReportsErrorsInPlace) {
+TEST_P(ClientCommands, TransactionRunsAtomicallyAndReportsErrorsInPlace) {
   client.set("str", "x");
   Pipeline pipeline;
   pipeline.add("INCR", "n").add("LPUSH", "str", "y").add("INCR", "n");
@@ -216,7 +222,7 @@ TEST_F(ClientCommands, TransactionRunsAtomicallyAndReportsErrorsInPlace) {
   EXPECT_EQ((*replies)[2].as_integer(), 2);
 }
 
-TEST_F(ClientCommands, WatchAbortsTheTransactionWhenTheKeyChanged) {
+TEST_P(ClientCommands, WatchAbortsTheTransactionWhenTheKeyChanged) {
   client.set("balance", "100");
   auto session = client.session();
   session->command("WATCH", "balance");
@@ -235,7 +241,7 @@ TEST_F(ClientCommands, WatchAbortsTheTransactionWhenTheKeyChanged) {
   EXPECT_EQ(client.get("balance"), "40");
 }
 
-TEST_F(ClientCommands, ScriptFallsBackToEvalAfterScriptFlush) {
+TEST_P(ClientCommands, ScriptFallsBackToEvalAfterScriptFlush) {
   const Script script{"return redis.call('INCRBY', KEYS[1], ARGV[1])"};
   const std::array<std::string_view, 1> keys{"points"};
   const std::array<std::string_view, 1> args{"5"};
@@ -246,7 +252,7 @@ TEST_F(ClientCommands, ScriptFallsBackToEvalAfterScriptFlush) {
   EXPECT_EQ(client.eval(script, keys, args).as_integer(), 15);
 }
 
-TEST_F(ClientCommands, ScriptErrorsAreReturnedAsErrorReplies) {
+TEST_P(ClientCommands, ScriptErrorsAreReturnedAsErrorReplies) {
   const Script script{"return redis.error_reply('SEAT_TAKEN')"};
   const Reply reply = client.eval(script);
   ASSERT_TRUE(reply.is_error());

@@ -15,6 +15,7 @@
 #include "support/lying_server.hpp"
 #include "support/server.hpp"
 #include "support/wait.hpp"
+#include "support/wire.hpp"
 
 namespace airport::cache {
 namespace {
@@ -25,6 +26,7 @@ using testing::Lie;
 using testing::LyingServer;
 using testing::ServerProcess;
 using testing::wait_until;
+using testing::Wire;
 
 struct Inbox {
   std::mutex mutex;
@@ -45,13 +47,19 @@ struct Inbox {
   }
 };
 
-TEST(Subscriber, DeliversMessagesOnASubscribedChannel) {
-  ServerProcess server;
-  Subscriber subscriber{server.config()};
+// Every test with a real server runs over plaintext and over TLS.
+class SubscriberOnWire : public ::testing::TestWithParam<Wire> {};
+
+INSTANTIATE_TEST_SUITE_P(Wires, SubscriberOnWire, ::testing::ValuesIn(testing::kWires),
+                         [](const auto& info) { return testing::to_string(info.param); });
+
+TEST_P(SubscriberOnWire, DeliversMessagesOnASubscribedChannel) {
+  ServerProcess server{testing::on_wire(GetParam())};
+  Subscriber subscriber{testing::config_on_wire(GetParam(), server)};
   Inbox inbox;
   subscriber.subscribe("flight:status:UA123", inbox.handler());
   ASSERT_TRUE(subscriber.wait_subscribed(5s));
-  ValkeyClient client{server.config()};
+  ValkeyClient client{testing::config_on_wire(GetParam(), server)};
   EXPECT_EQ(client.publish("flight:status:UA123", "boarding"), 1);
   EXPECT_EQ(client.publish("flight:status:OTHER", "ignored"), 0);
   ASSERT_TRUE(wait_until([&] { return inbox.size() == 1; }, 5s));
@@ -60,13 +68,13 @@ TEST(Subscriber, DeliversMessagesOnASubscribedChannel) {
   EXPECT_TRUE(inbox.at(0).pattern.empty());
 }
 
-TEST(Subscriber, PatternSubscriptionsSeeEveryMatchingChannel) {
-  ServerProcess server;
-  Subscriber subscriber{server.config()};
+TEST_P(SubscriberOnWire, PatternSubscriptionsSeeEveryMatchingChannel) {
+  ServerProcess server{testing::on_wire(GetParam())};
+  Subscriber subscriber{testing::config_on_wire(GetParam(), server)};
   Inbox inbox;
   subscriber.psubscribe("flight:status:*", inbox.handler());
   ASSERT_TRUE(subscriber.wait_subscribed(5s));
-  ValkeyClient client{server.config()};
+  ValkeyClient client{testing::config_on_wire(GetParam(), server)};
   client.publish("flight:status:UA1", std::string{"a\0b", 3});
   client.publish("flight:status:DL2", "delayed");
   ASSERT_TRUE(wait_until([&] { return inbox.size() == 2; }, 5s));
@@ -75,21 +83,21 @@ TEST(Subscriber, PatternSubscriptionsSeeEveryMatchingChannel) {
   EXPECT_EQ(inbox.at(1).channel, "flight:status:DL2");
 }
 
-TEST(Subscriber, UnsubscribeStopsDelivery) {
-  ServerProcess server;
-  Subscriber subscriber{server.config()};
+TEST_P(SubscriberOnWire, UnsubscribeStopsDelivery) {
+  ServerProcess server{testing::on_wire(GetParam())};
+  Subscriber subscriber{testing::config_on_wire(GetParam(), server)};
   Inbox inbox;
   subscriber.subscribe("c", inbox.handler());
   ASSERT_TRUE(subscriber.wait_subscribed(5s));
   subscriber.unsubscribe("c");
-  ValkeyClient client{server.config()};
+  ValkeyClient client{testing::config_on_wire(GetParam(), server)};
   ASSERT_TRUE(wait_until([&] { return client.publish("c", "x") == 0; }, 5s));
   EXPECT_EQ(inbox.size(), 0u);
 }
 
-TEST(Subscriber, ResubscribesByItselfAfterAServerRestart) {
-  ServerProcess server;
-  ValkeyConfig config = server.config();
+TEST_P(SubscriberOnWire, ResubscribesByItselfAfterAServerRestart) {
+  ServerProcess server{testing::on_wire(GetParam())};
+  ValkeyConfig config = testing::config_on_wire(GetParam(), server);
   config.reconnect_base_delay = 20ms;
   config.reconnect_max_delay = 200ms;
   Subscriber subscriber{config};
@@ -116,12 +124,12 @@ TEST(Subscriber, ResubscribesByItselfAfterAServerRestart) {
   ASSERT_TRUE(wait_until([&] { return inbox.size() == 2; }, 5s));
 }
 
-TEST(Subscriber, NoticesASilentLinkByItsPingAndResubscribesWhenItHeals) {
+TEST_P(SubscriberOnWire, NoticesASilentLinkByItsPingAndResubscribesWhenItHeals) {
   // A blackholed proxy keeps the TCP connection open and answers nothing: without a PING of its
   // own the subscriber would wait on that connection for ever and never count a reconnect.
-  ServerProcess server;
-  FaultProxy proxy{server.host(), server.port()};
-  ValkeyConfig config = server.config();
+  ServerProcess server{testing::on_wire(GetParam())};
+  FaultProxy proxy{server.host(), testing::port_on_wire(GetParam(), server)};
+  ValkeyConfig config = testing::config_on_wire(GetParam(), server);
   config.port = proxy.port();
   config.health_check_interval = 100ms;
   config.socket_timeout = 200ms;
@@ -148,31 +156,31 @@ TEST(Subscriber, NoticesASilentLinkByItsPingAndResubscribesWhenItHeals) {
   proxy.blackhole(false);
   ASSERT_TRUE(subscriber.wait_subscribed(5s));
   EXPECT_EQ(subscriber.reconnects(), 1u);
-  ValkeyClient client{server.config()};
+  ValkeyClient client{testing::config_on_wire(GetParam(), server)};
   EXPECT_EQ(client.publish("flight:status:BA117", "delayed"), 1);
   ASSERT_TRUE(wait_until([&] { return inbox.size() == 1; }, 5s));
   EXPECT_EQ(inbox.at(0).payload, "delayed");
 }
 
-TEST(Subscriber, AThrowingHandlerDoesNotStopLaterMessages) {
-  ServerProcess server;
-  Subscriber subscriber{server.config()};
+TEST_P(SubscriberOnWire, AThrowingHandlerDoesNotStopLaterMessages) {
+  ServerProcess server{testing::on_wire(GetParam())};
+  Subscriber subscriber{testing::config_on_wire(GetParam(), server)};
   std::atomic<int> calls{0};
   subscriber.subscribe("c", [&](const Message&) {
     if (++calls == 1)
       throw std::runtime_error("handler bug");
   });
   ASSERT_TRUE(subscriber.wait_subscribed(5s));
-  ValkeyClient client{server.config()};
+  ValkeyClient client{testing::config_on_wire(GetParam(), server)};
   client.publish("c", "1");
   client.publish("c", "2");
   EXPECT_TRUE(wait_until([&] { return calls.load() == 2; }, 5s));
 }
 
-TEST(Subscriber, StopsPromptlyWhileTheServerIsDown) {
-  ServerProcess server;
+TEST_P(SubscriberOnWire, StopsPromptlyWhileTheServerIsDown) {
+  ServerProcess server{testing::on_wire(GetParam())};
   server.kill();
-  auto subscriber = std::make_unique<Subscriber>(server.config());
+  auto subscriber = std::make_unique<Subscriber>(testing::config_on_wire(GetParam(), server));
   subscriber->subscribe("c", [](const Message&) {});
   std::this_thread::sleep_for(50ms);
   const auto start = std::chrono::steady_clock::now();
@@ -180,9 +188,9 @@ TEST(Subscriber, StopsPromptlyWhileTheServerIsDown) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 500ms);
 }
 
-TEST(Subscriber, StopsWithin200MsWhileItsHandshakeWaitsOnAPausedServer) {
-  ServerProcess server;
-  ValkeyConfig config = server.config();
+TEST_P(SubscriberOnWire, StopsWithin200MsWhileItsHandshakeWaitsOnAPausedServer) {
+  ServerProcess server{testing::on_wire(GetParam())};
+  ValkeyConfig config = testing::config_on_wire(GetParam(), server);
   config.connect_timeout = 5s;
   config.socket_timeout = 5s;
   server.pause();  // the kernel accepts the connection; CLIENT SETNAME is never answered
