@@ -211,7 +211,9 @@ class TlsTransport final : public PolledTransport {
         throw ConnectionError(
             fmt::format("TLS to {}: cannot verify the name '{}'", endpoint_, name));
     }
-    if (SessionPtr session = context_->session_for(endpoint_))
+    // Sessions are kept per endpoint and name: one issued for another name is not offered.
+    session_key_ = endpoint_ + '|' + name;
+    if (SessionPtr session = context_->session_for(session_key_))
       SSL_set_session(ssl, session.get());  // takes its own reference
     for (;;) {
       ERR_clear_error();
@@ -318,7 +320,7 @@ class TlsTransport final : public PolledTransport {
     tcp_->close();
   }
 
-  void remember(SSL_SESSION* session) { context_->remember_session(endpoint_, session); }
+  void remember(SSL_SESSION* session) { context_->remember_session(session_key_, session); }
 
  private:
   // After SSL_read or SSL_write returned `rc` <= 0: waits for the socket when OpenSSL wants it
@@ -389,6 +391,7 @@ class TlsTransport final : public PolledTransport {
   std::shared_ptr<TlsContext> context_;
   std::shared_ptr<SSL_CTX> ssl_context_;
   std::string endpoint_;
+  std::string session_key_;
   SslPtr ssl_;
   bool failed_ = false;
   bool answered_ = false;  // application data arrived: the server accepted the session
