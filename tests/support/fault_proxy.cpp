@@ -1,5 +1,7 @@
 #include "support/fault_proxy.hpp"
 
+#include "support/loopback_socket.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -26,17 +28,6 @@ using Clock = std::chrono::steady_clock;
 // slow or delayed peer pushes back on the sender instead of growing the queue without bound.
 constexpr std::size_t kMaxQueuedBytes = std::size_t{1} << 20;
 constexpr std::size_t kReadSize = 64 * 1024;
-
-std::string errno_text(int error) {
-  return std::error_code(error, std::generic_category()).message();
-}
-
-void close_fd(int& fd) noexcept {
-  if (fd >= 0) {
-    ::close(fd);
-    fd = -1;
-  }
-}
 
 // Small writes must leave at once: Nagle plus delayed ACKs would add ~40 ms of our own latency.
 void set_no_delay(int fd) noexcept {
@@ -151,22 +142,10 @@ FaultProxy::FaultProxy(std::string target_host, int target_port) : target_port_(
   }
   target_address_ = target.s_addr;
 
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  if (listen_fd_ < 0 || wake_fd_ < 0 ||
-      ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      ::listen(listen_fd_, SOMAXCONN) != 0 ||
-      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    const int error = errno;
-    close_fd(listen_fd_);
-    close_fd(wake_fd_);
-    throw std::runtime_error("FaultProxy: cannot listen on 127.0.0.1: " + errno_text(error));
-  }
-  port_ = ntohs(address.sin_port);
+  const LoopbackListener listener = open_loopback_listener("FaultProxy");
+  listen_fd_ = listener.listen_fd;
+  wake_fd_ = listener.wake_fd;
+  port_ = listener.port;
   try {
     thread_ = std::thread([this] { run(); });
   } catch (...) {

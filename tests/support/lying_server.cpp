@@ -1,5 +1,7 @@
 #include "support/lying_server.hpp"
 
+#include "support/loopback_socket.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -38,17 +40,6 @@ constexpr std::size_t kMaxUnsentBytes = 64 * 1024;
 constexpr std::array<std::string_view, 5> kGarbage = {
     "hello world\r\n", "*-5\r\n", "$abc\r\n", std::string_view("\x00\xff\xfe garbage\r\n", 14),
     ":\r\n"};
-
-std::string errno_text(int error) {
-  return std::error_code(error, std::generic_category()).message();
-}
-
-void close_fd(int& fd) noexcept {
-  if (fd >= 0) {
-    ::close(fd);
-    fd = -1;
-  }
-}
 
 const std::string& drip_reply() {
   static const std::string reply =
@@ -215,22 +206,10 @@ bool flush(Connection& connection) {
 
 LyingServer::LyingServer(Lie lie, std::chrono::milliseconds interval)
     : interval_(std::max(interval, std::chrono::milliseconds{1})), lie_(lie) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  if (listen_fd_ < 0 || wake_fd_ < 0 ||
-      ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      ::listen(listen_fd_, SOMAXCONN) != 0 ||
-      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    const int error = errno;
-    close_fd(listen_fd_);
-    close_fd(wake_fd_);
-    throw std::runtime_error("LyingServer: cannot listen on 127.0.0.1: " + errno_text(error));
-  }
-  port_ = ntohs(address.sin_port);
+  const LoopbackListener listener = open_loopback_listener("LyingServer");
+  listen_fd_ = listener.listen_fd;
+  wake_fd_ = listener.wake_fd;
+  port_ = listener.port;
   try {
     thread_ = std::thread([this] { run(); });
   } catch (...) {
