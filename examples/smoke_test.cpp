@@ -1,25 +1,41 @@
 // Runs every example and airport-cache-demo as a user would, against a server this test starts
 // (or, with --local-server, one the program starts itself), and checks exit codes and results.
 #include <gtest/gtest.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "support/server.hpp"
+#include "support/tls_certificates.hpp"
 
 namespace {
+
+namespace fs = std::filesystem;
+using airport::cache::testing::ServerOptions;
+using airport::cache::testing::ServerProcess;
+using airport::cache::testing::TlsCertificates;
 
 struct Run {
   int exit_code = -1;
   std::string output;
 };
 
-Run run(const std::string& arguments) {
-  const std::string command =
-      std::string{AIRPORT_CACHE_EXAMPLES_DIR} + "/" + arguments + " 2>/dev/null";
+/// Whether stderr goes into Run::output (interleaved with stdout) or is dropped.
+enum class Stderr { Drop, Keep };
+
+// Runs `arguments` (a program of the examples directory and its arguments) with `environment`
+// ("NAME=value ..." put before the command by the shell).
+Run run(const std::string& arguments, const std::string& environment = {},
+        Stderr stderr_output = Stderr::Drop) {
+  const std::string command = environment + " " + std::string{AIRPORT_CACHE_EXAMPLES_DIR} + "/" +
+                              arguments +
+                              (stderr_output == Stderr::Keep ? " 2>&1" : " 2>/dev/null");
   Run result;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr)
@@ -33,8 +49,8 @@ Run run(const std::string& arguments) {
   return result;
 }
 
-nlohmann::json run_json(const std::string& arguments) {
-  const Run result = run(arguments + " --json");
+nlohmann::json run_json(const std::string& arguments, const std::string& environment = {}) {
+  const auto result = run(arguments + " --json", environment);
   EXPECT_EQ(result.exit_code, 0) << arguments << " printed:\n" << result.output;
   const auto json = nlohmann::json::parse(result.output, nullptr, false);
   EXPECT_FALSE(json.is_discarded()) << arguments << " printed no JSON:\n" << result.output;
@@ -44,6 +60,47 @@ nlohmann::json run_json(const std::string& arguments) {
 std::string url_of(const airport::cache::testing::ServerProcess& server) {
   return "--url valkey://" + server.host() + ":" + std::to_string(server.port());
 }
+
+std::string quoted(const fs::path& path) {
+  return "'" + path.string() + "'";
+}
+
+// A directory of this test's own, given to a program as its TMPDIR, so that what the program
+// leaves in its temporary directory can be seen. Removed with everything in it.
+class ScratchDirectory {
+ public:
+  ScratchDirectory() {
+    std::string pattern = (fs::temp_directory_path() / "airport-cache-smoke-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) != nullptr)
+      path_ = pattern;
+  }
+  ~ScratchDirectory() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  ScratchDirectory(const ScratchDirectory&) = delete;
+  ScratchDirectory& operator=(const ScratchDirectory&) = delete;
+
+  // The environment for a program: this TMPDIR, and the flight database where it usually is,
+  // so that it is not generated again for every scratch directory.
+  [[nodiscard]] std::string environment() const {
+    return "TMPDIR=" + quoted(path_) + " AIRPORT_FLIGHTS_DB=" +
+           quoted(fs::temp_directory_path() / "airport-cache-flights.sqlite");
+  }
+  // The throwaway certificate directories (TlsCertificates) still in it.
+  [[nodiscard]] std::vector<std::string> certificate_directories() const {
+    std::vector<std::string> found;
+    for (const auto& entry : fs::directory_iterator{path_}) {
+      if (entry.path().filename().string().starts_with("airport-cache-tls-"))
+        found.push_back(entry.path().string());
+    }
+    return found;
+  }
+  [[nodiscard]] const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
 
 class Example : public ::testing::Test {
  protected:
@@ -106,9 +163,18 @@ TEST(ExampleMonitoring, NeverStopsAServerItDidNotStart) {
   EXPECT_TRUE(server.running());
 }
 
+TEST(ExampleTls, AcceptsLocalServerWithTlsLikeTheDemo) {
+  const auto json = run_json("leaderboard --local-server --tls");
+  EXPECT_TRUE(json["ok"]);
+  EXPECT_TRUE(json["tls"]);
+  EXPECT_NE(json["server"].get<std::string>().find("valkeys://127.0.0.1:"), std::string::npos)
+      << json["server"];
+}
+
 TEST(Demo, RunsEveryScenarioAndReportsJson) {
   const auto json = run_json("airport-cache-demo --local-server");
   EXPECT_TRUE(json["ok"]);
+  EXPECT_FALSE(json["tls"]);
   ASSERT_EQ(json["scenarios"].size(), 7u);
   for (const auto& scenario : json["scenarios"]) {
     EXPECT_TRUE(scenario["ok"]) << scenario["name"] << ": " << scenario["verdict"];
@@ -138,6 +204,84 @@ TEST(Demo, RunsOnTheInMemoryFallbackWhenItsServerDoesNotAnswer) {
   EXPECT_TRUE(json["in_memory_only"]);
   EXPECT_NE(json["server"].get<std::string>().find("in-memory fallback"), std::string::npos);
   EXPECT_TRUE(json["ok"]) << json.dump(2);
+}
+
+TEST(DemoTls, RunsEveryScenarioOverTlsOnItsOwnServerAndRemovesTheCertificates) {
+  const ScratchDirectory scratch;
+  ASSERT_FALSE(scratch.path().empty());
+  const auto json = run_json("airport-cache-demo --local-server --tls", scratch.environment());
+  EXPECT_TRUE(json["ok"]);
+  EXPECT_TRUE(json["tls"]);
+  EXPECT_FALSE(json["in_memory_only"]);
+  EXPECT_NE(json["server"].get<std::string>().find("valkeys://127.0.0.1:"), std::string::npos)
+      << json["server"];
+  ASSERT_EQ(json["scenarios"].size(), 7u);
+  for (const auto& scenario : json["scenarios"]) {
+    EXPECT_TRUE(scenario["ok"]) << scenario["name"] << ": " << scenario["verdict"];
+    // monitoring killed the server and restarted it: it came back on its TLS port.
+    if (scenario["name"] == "monitoring") {
+      EXPECT_TRUE(scenario["details"]["outage_shown"]);
+      EXPECT_TRUE(scenario["details"]["recovered"]);
+    }
+  }
+  EXPECT_EQ(scratch.certificate_directories(), std::vector<std::string>{});
+}
+
+TEST(DemoTls, RemovesTheCertificatesWhenTheServerDoesNotStart) {
+  const ScratchDirectory scratch;
+  ASSERT_FALSE(scratch.path().empty());
+  // A "server" that exits at once: the certificates are made, then the start fails.
+  const auto result =
+      run("airport-cache-demo --local-server --tls",
+          scratch.environment() + " AIRPORT_CACHE_SERVER_BIN=/bin/false", Stderr::Keep);
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("during startup"), std::string::npos) << result.output;
+  EXPECT_EQ(scratch.certificate_directories(), std::vector<std::string>{});
+}
+
+TEST(DemoTls, RunsEveryScenarioOverAValkeysUrlWithTheCaFromTheEnvironment) {
+  const TlsCertificates certificates;
+  const ServerProcess server{ServerOptions{.tls = certificates.server_files()}};
+  const std::string url =
+      "--url valkeys://" + server.host() + ":" + std::to_string(server.tls_port());
+  const auto json = run_json("airport-cache-demo " + url,
+                             "VALKEY_TLS_CA_FILE=" + quoted(certificates.ca_certificate()));
+  EXPECT_TRUE(json["ok"]);
+  EXPECT_TRUE(json["tls"]);
+  EXPECT_FALSE(json["in_memory_only"]);
+  EXPECT_NE(json["server"].get<std::string>().find(certificates.ca_certificate().string()),
+            std::string::npos)
+      << json["server"];
+  ASSERT_EQ(json["scenarios"].size(), 7u);
+  for (const auto& scenario : json["scenarios"]) {
+    EXPECT_TRUE(scenario["ok"]) << scenario["name"] << ": " << scenario["verdict"];
+  }
+  EXPECT_TRUE(server.running());
+}
+
+TEST(DemoTls, DoesNotTrustAValkeysServerWithoutItsCa) {
+  const TlsCertificates certificates;
+  const ServerProcess server{ServerOptions{.tls = certificates.server_files()}};
+  // The system CAs did not sign the throwaway certificate: no connection, and no plaintext
+  // either; the demo runs on the fallback and says why.
+  const auto json = run_json("airport-cache-demo leaderboard --url valkeys://" + server.host() +
+                             ":" + std::to_string(server.tls_port()));
+  EXPECT_TRUE(json["in_memory_only"]);
+  EXPECT_FALSE(json["tls"]);
+  EXPECT_NE(json["server"].get<std::string>().find("certificate"), std::string::npos)
+      << json["server"];
+}
+
+TEST(DemoTls, RefusesTlsWithoutLocalServerAsAUsageError) {
+  for (const std::string program : {"airport-cache-demo", "weather"}) {
+    const auto result = run(program + " --tls", {}, Stderr::Keep);
+    EXPECT_NE(result.exit_code, 0) << program;
+    EXPECT_NE(result.exit_code, 1) << program << " failed at run time, not as a usage error";
+    EXPECT_NE(result.output.find("--tls requires --local-server"), std::string::npos)
+        << result.output;
+    EXPECT_NE(result.output.find("--url valkeys://"), std::string::npos) << result.output;
+    EXPECT_EQ(result.output.find("stopped at the end"), std::string::npos) << result.output;
+  }
 }
 
 }  // namespace

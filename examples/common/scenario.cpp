@@ -9,8 +9,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <optional>
+#include <stdexcept>
 
 #include "support/server.hpp"
+#include "support/tls_certificates.hpp"
 
 namespace airport::examples {
 namespace {
@@ -31,18 +35,77 @@ std::shared_ptr<spdlog::logger> quiet_logger() {
   return logger;
 }
 
-bool answers(const cache::ValkeyConfig& config) {
+// Why the server does not answer a PING (refused, timed out, a failed TLS handshake), or
+// nullopt when it does.
+std::optional<std::string> probe_failure(const cache::ValkeyConfig& config) {
   cache::ValkeyConfig probe = config;
   probe.connect_timeout = std::chrono::milliseconds{300};
   probe.socket_timeout = std::chrono::milliseconds{300};
   try {
     cache::ValkeyClient client{probe, {.logger = quiet_logger(), .health_check = false}};
     client.ping();
-    return true;
-  } catch (const cache::Error&) {
-    return false;
+    return std::nullopt;
+  } catch (const cache::Error& error) {
+    return std::string{error.what()};
   }
 }
+
+// --url names the server. The TLS settings other than on/off (CA file, client certificate,
+// server name, verification) have no place in a URL, so the VALKEY_TLS and VALKEY_TLS_*
+// variables of the environment apply on top of it, exactly as they do on top of VALKEY_URL; the
+// rest of VALKEY_* does not (--url always meant the URL over the defaults). from_url() runs
+// first so that a bad URL is reported as the user wrote it, not as VALKEY_URL.
+cache::ValkeyConfig config_from_url(const std::string& url) {
+  (void)cache::ValkeyConfig::from_url(url);
+  std::map<std::string, std::string, std::less<>> variables{{"VALKEY_URL", url}};
+  for (const std::string_view name : cache::config_variable_names()) {
+    if (name != "VALKEY_TLS" && !name.starts_with("VALKEY_TLS_"))
+      continue;
+    if (const char* value = std::getenv(std::string{name}.c_str()); value != nullptr)
+      variables.emplace(name, value);
+  }
+  return cache::ValkeyConfig::from_variables(variables);
+}
+
+// "127.0.0.1:6379", or "valkeys://127.0.0.1:6380" when the connections use TLS.
+std::string endpoint_of(const cache::ValkeyConfig& config) {
+  return config.tls.enabled ? "valkeys://" + config.endpoint() : config.endpoint();
+}
+
+// " (TLS, certificate verified against /etc/airport/ca.pem)", or nothing without TLS.
+std::string tls_note(const cache::ValkeyConfig& config) {
+  const cache::TlsOptions& tls = config.tls;
+  if (!tls.enabled)
+    return {};
+  std::string note = !tls.verify            ? "TLS without certificate verification"
+                     : !tls.ca_file.empty() ? "TLS, certificate verified against " + tls.ca_file
+                     : !tls.ca_dir.empty()  ? "TLS, certificate verified against " + tls.ca_dir
+                                            : "TLS, certificate verified against the system CAs";
+  if (!tls.cert_file.empty())
+    note += ", client certificate " + tls.cert_file;
+  return " (" + note + ")";
+}
+
+cache::testing::ServerOptions local_server_options(
+    const cache::testing::TlsCertificates* certificates) {
+  cache::testing::ServerOptions options;
+  if (certificates != nullptr)
+    options.tls = certificates->server_files();
+  return options;
+}
+
+// A throwaway server and, for --tls, the certificates it presents. The certificates are the
+// first member: made before the server and destroyed after it, so they outlive it (restart()
+// reads them again), and their directory goes away however the program ends, through an
+// exception too, or when the server fails to start.
+struct LocalServer {
+  explicit LocalServer(bool tls)
+      : certificates{tls ? std::make_unique<cache::testing::TlsCertificates>() : nullptr},
+        server{local_server_options(certificates.get())} {}
+
+  std::unique_ptr<cache::testing::TlsCertificates> certificates;
+  cache::testing::ServerProcess server;
+};
 
 bool server_binary_available() {
   if (const char* bin = std::getenv("AIRPORT_CACHE_SERVER_BIN"); bin != nullptr && *bin)
@@ -71,35 +134,77 @@ std::size_t display_width(std::string_view text) {
 
 }  // namespace
 
-ServerChoice choose_server(const std::string& url, bool force_local) {
+void add_common_options(CLI::App& app, CommonOptions& options) {
+  app.add_option("--url", options.url,
+                 "Server URL, e.g. valkey://localhost:6379/0, or valkeys://host:port for TLS with "
+                 "VALKEY_TLS_CA_FILE etc. (default: VALKEY_* variables or .env, else "
+                 "localhost:6379 if it answers, else a throwaway local server)");
+  app.add_flag("--json", options.json, "Print machine-readable results instead of tables");
+  app.add_flag(
+      "--local-server", options.local_server,
+      "Always start a throwaway local server (the monitoring scenario then shows an outage)");
+  app.add_flag("--tls", options.tls,
+               "With --local-server: give the throwaway server throwaway certificates and "
+               "connect over TLS, verified against their CA");
+  // Checked once everything is parsed, whatever the order of the flags; CLI11_PARSE prints it
+  // as a usage error and exits with CLI11's code for a missing companion option.
+  app.final_callback([&options] {
+    if (options.tls && !options.local_server) {
+      throw CLI::RequiresError(
+          "--tls requires --local-server: it starts a throwaway server with TLS. For your own "
+          "server, use --url valkeys://host:port and VALKEY_TLS_CA_FILE=<CA file>",
+          CLI::ExitCodes::RequiresError);
+    }
+  });
+}
+
+ServerChoice choose_server(const CommonOptions& options) {
+  if (options.tls && !options.local_server)
+    throw std::invalid_argument{"choose_server: --tls requires --local-server"};
   ServerChoice choice;
-  const bool explicit_server = configured_by_environment(url);
+  const bool explicit_server = configured_by_environment(options.url);
   choice.config =
-      url.empty() ? cache::ValkeyConfig::from_env() : cache::ValkeyConfig::from_url(url);
-  if (!force_local && explicit_server) {
-    choice.in_memory_only = !answers(choice.config);
+      options.url.empty() ? cache::ValkeyConfig::from_env() : config_from_url(options.url);
+  const std::string configured =
+      fmt::format("server {}{}", endpoint_of(choice.config), tls_note(choice.config));
+  if (!options.local_server && explicit_server) {
+    const auto failure = probe_failure(choice.config);
+    choice.in_memory_only = failure.has_value();
     choice.description =
-        choice.in_memory_only
-            ? fmt::format("server {} is not answering: running on the in-memory fallback",
-                          choice.config.endpoint())
-            : fmt::format("server {}", choice.config.endpoint());
+        failure ? fmt::format("{} is not answering ({}): running on the in-memory fallback",
+                              configured, *failure)
+                : configured;
     return choice;
   }
-  if (!force_local && answers(choice.config)) {
-    choice.description = fmt::format("server {}", choice.config.endpoint());
+  if (!options.local_server && !probe_failure(choice.config)) {
+    choice.description = configured;
     return choice;
   }
   if (server_binary_available()) {
-    choice.local_server = std::make_shared<cache::testing::ServerProcess>();
-    choice.config.host = choice.local_server->host();
-    choice.config.port = choice.local_server->port();
+    const auto local = std::make_shared<LocalServer>(options.tls);
+    // Aliasing: whoever holds on to the server holds on to its certificates too.
+    choice.local_server = std::shared_ptr<cache::testing::ServerProcess>{local, &local->server};
+    choice.config.host = local->server.host();
     choice.config.username.clear();
     choice.config.password = cache::Secret{};
+    if (options.tls) {
+      choice.config.port = local->server.tls_port();
+      choice.config.tls = local->server.tls_config().tls;
+    } else {
+      choice.config.port = local->server.port();
+      choice.config.tls = cache::TlsOptions{};
+    }
     choice.description =
-        fmt::format("throwaway {} on {} (pid {}), stopped at the end",
-                    std::filesystem::path{choice.local_server->binary()}.filename().string(),
-                    choice.config.endpoint(), choice.local_server->pid());
+        fmt::format("throwaway {} on {} (pid {}{}), stopped at the end",
+                    std::filesystem::path{local->server.binary()}.filename().string(),
+                    endpoint_of(choice.config), local->server.pid(),
+                    options.tls ? "; TLS, certificate verified against a throwaway CA" : "");
     return choice;
+  }
+  if (options.tls) {
+    throw std::runtime_error{
+        "--tls: no valkey-server or redis-server on PATH (nor $AIRPORT_CACHE_SERVER_BIN) to "
+        "start with TLS"};
   }
   // Nothing to talk to: a port nobody listens on, so every call degrades to the fallback at
   // once (connection refused), and the breaker keeps it at microseconds.
@@ -207,20 +312,20 @@ std::string format_duration(std::chrono::nanoseconds duration) {
 
 int run_standalone(int argc, char** argv, std::string_view name, const Scenario& scenario) {
   CLI::App app{fmt::format("airport-cache example: {}", name)};
-  std::string url;
-  bool json = false, local_server = false;
-  app.add_option("--url", url, "Server URL, e.g. valkey://localhost:6379/0");
-  app.add_flag("--json", json, "Print the result as JSON");
-  app.add_flag("--local-server", local_server, "Always start a throwaway local server");
+  CommonOptions options;
+  add_common_options(app, options);
   CLI11_PARSE(app, argc, argv);
   try {
-    const Output out{json};
-    ServerChoice server = choose_server(url, local_server);
+    const Output out{options.json};
+    ServerChoice server = choose_server(options);
     out.line(server.description);
     ScenarioContext context{server, out};
     const ScenarioResult result = scenario(context);
-    if (json) {
+    if (options.json) {
       fmt::print("{}\n", nlohmann::json{{"scenario", result.name},
+                                        {"server", server.description},
+                                        {"tls", server.tls()},
+                                        {"in_memory_only", server.in_memory_only},
                                         {"ok", result.ok},
                                         {"verdict", result.verdict},
                                         {"details", result.details}}

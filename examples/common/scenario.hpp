@@ -16,6 +16,10 @@ namespace airport::cache::testing {
 class ServerProcess;
 }
 
+namespace CLI {
+class App;
+}
+
 namespace airport::examples {
 
 namespace cache = airport::cache;
@@ -25,17 +29,44 @@ namespace cache = airport::cache;
 struct ServerChoice {
   cache::ValkeyConfig config;
   /// Set when the examples started the server themselves; only then may a scenario stop it.
+  /// With --tls, its throwaway certificates live exactly as long as it does (restart() reads
+  /// them again) and are removed with it.
   std::shared_ptr<cache::testing::ServerProcess> local_server;
   /// No server binary and nothing reachable: everything runs on the fallback.
   bool in_memory_only = false;
-  /// One line for a person: "server 127.0.0.1:6379", "throwaway redis-server on ...".
+  /// One line for a person: "server 127.0.0.1:6379", "server valkeys://cache:6380 (TLS, ...)",
+  /// "throwaway redis-server on ...".
   std::string description;
+
+  /// Whether the scenarios talk to a server over TLS (false on the in-memory fallback).
+  [[nodiscard]] bool tls() const noexcept { return config.tls.enabled && !in_memory_only; }
 };
 
-/// --url when given; else VALKEY_* / .env when they name a server; else the default address
-/// when something answers there; else a throwaway valkey-server / redis-server from PATH on a
-/// free port; else the in-memory fallback. `force_local` skips straight to the throwaway server.
-ServerChoice choose_server(const std::string& url, bool force_local = false);
+/// The command-line options that every example program and airport-cache-demo share.
+struct CommonOptions {
+  /// --url: the server, e.g. valkey://localhost:6379/0 or valkeys://cache:6380.
+  std::string url;
+  /// --json: machine-readable output instead of tables.
+  bool json = false;
+  /// --local-server: always start a throwaway local server.
+  bool local_server = false;
+  /// --tls (needs --local-server): the throwaway server listens with TLS too, with throwaway
+  /// certificates, and every connection goes over TLS.
+  bool tls = false;
+};
+
+/// Adds --url, --json, --local-server and --tls to `app`. --tls without --local-server makes the
+/// parse fail with a usage error that points to --url valkeys:// and VALKEY_TLS_CA_FILE.
+void add_common_options(CLI::App& app, CommonOptions& options);
+
+/// --url when given, with the VALKEY_TLS_* variables of the environment (a URL cannot carry a CA
+/// file); else VALKEY_* / .env when they name a server; else the default address when something
+/// answers there; else a throwaway valkey-server / redis-server from PATH on a free port; else
+/// the in-memory fallback. --local-server skips straight to the throwaway server, which --tls
+/// starts with a TLS port and throwaway certificates. Throws ConfigError for a bad URL or
+/// variable, and std::runtime_error when --tls cannot start a TLS server (no server binary, no
+/// TLS support in it, no openssl CLI).
+ServerChoice choose_server(const CommonOptions& options);
 
 /// Printing for people (headers, aligned tables, progress) that goes quiet in --json mode.
 class Output {
@@ -94,7 +125,7 @@ ScenarioResult run_flight_status(ScenarioContext& context);
 ScenarioResult run_monitoring(ScenarioContext& context);
 
 /// Runs one scenario as a standalone program: chooses the server, prints, exits 0 when it
-/// succeeded. `--json`, `--url URL` and `--local-server` are accepted.
+/// succeeded. Accepts the CommonOptions: `--json`, `--url URL`, `--local-server` and `--tls`.
 int run_standalone(int argc, char** argv, std::string_view name, const Scenario& scenario);
 
 }  // namespace airport::examples

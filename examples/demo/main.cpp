@@ -33,19 +33,14 @@ const std::vector<NamedScenario>& scenarios() {
 
 int main(int argc, char** argv) {
   CLI::App app{"airport-cache-demo: Valkey caching patterns for an airport"};
-  std::string url;
-  bool json = false, list = false, local_server = false;
+  CommonOptions options;
+  bool list = false;
   std::vector<std::string> selected;
   app.add_option("scenarios", selected, "Scenarios to run (default: all); see --list");
-  app.add_option("--url", url,
-                 "Server URL, e.g. valkey://localhost:6379/0 (default: VALKEY_* variables or "
-                 ".env, else localhost:6379 if it answers, else a throwaway local server)");
-  app.add_flag("--json", json, "Print machine-readable results instead of tables");
+  add_common_options(app, options);
   app.add_flag("--list", list, "List the scenarios and exit");
-  app.add_flag(
-      "--local-server", local_server,
-      "Always start a throwaway local server (the monitoring scenario then shows an outage)");
   CLI11_PARSE(app, argc, argv);
+  const bool json = options.json;
 
   if (list) {
     for (const auto& scenario : scenarios())
@@ -69,7 +64,7 @@ int main(int argc, char** argv) {
 
   try {
     const Output out{json};
-    ServerChoice server = choose_server(url, local_server);
+    ServerChoice server = choose_server(options);
     if (!json) {
       fmt::print("airport-cache {} (hiredis {}): {}\n", AIRPORT_CACHE_VERSION,
                  AIRPORT_CACHE_HIREDIS_VERSION, server.description);
@@ -89,6 +84,7 @@ int main(int argc, char** argv) {
     if (json) {
       nlohmann::json report{{"version", AIRPORT_CACHE_VERSION},
                             {"server", server.description},
+                            {"tls", server.tls()},
                             {"in_memory_only", server.in_memory_only},
                             {"ok", all_ok},
                             {"scenarios", nlohmann::json::array()}};
