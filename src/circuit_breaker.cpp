@@ -333,10 +333,14 @@ CircuitBreaker::Snapshot CircuitBreaker::snapshot() const {
         static_cast<double>(window_failures_) / static_cast<double>(window_calls_);
   }
   if (snapshot.state == CircuitState::Open) {
-    const Clock::duration left{open_until_.load(std::memory_order_relaxed) -
-                               clock_->now().time_since_epoch().count()};
-    snapshot.open_for_remaining =
-        std::max(std::chrono::ceil<std::chrono::milliseconds>(left), std::chrono::milliseconds{0});
+    // Compared before subtracting: expire_open_period() marks the period over with the
+    // duration's minimum, from which `now` cannot be subtracted.
+    const auto until = open_until_.load(std::memory_order_relaxed);
+    const auto now = clock_->now().time_since_epoch().count();
+    if (until > now) {
+      snapshot.open_for_remaining =
+          std::chrono::ceil<std::chrono::milliseconds>(Clock::duration{until - now});
+    }
   }
   return snapshot;
 }

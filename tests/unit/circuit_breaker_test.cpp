@@ -319,6 +319,9 @@ TEST(CircuitBreaker, ExpiringTheOpenPeriodMovesToHalfOpenWithTheProbeLimit) {
   breaker.expire_open_period();
   // Not closed: the probes still decide, and only half_open_max_calls of them go out.
   EXPECT_EQ(breaker.state(), CircuitState::Open);
+  // Nothing left of the open period. (UBSan found snapshot() subtracting now from the
+  // "expired" marker, the duration's minimum: an overflow, read as a huge remaining time.)
+  EXPECT_EQ(breaker.snapshot().open_for_remaining, 0ms);
   std::vector<CircuitBreaker::Permit> probes;
   for (int i = 0; i < 10; ++i)
     probes.push_back(breaker.try_acquire());
