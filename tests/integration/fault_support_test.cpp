@@ -166,7 +166,9 @@ TEST(LyingServer, EndlessBulkAnnouncesAGigabyteAndKeepsSendingFiller) {
   const std::string received = socket.read_for(100ms);
   ASSERT_GE(received.size(), header.size());
   EXPECT_EQ(received.substr(0, header.size()), header);
-  EXPECT_GT(received.size(), header.size() + 3 * 1024) << "about 1 KiB every 10 ms";
+  // About 1 KiB every 10 ms, so ten chunks are due; two show it goes on even when the machine
+  // is busy (three arrived under ASan with every CPU taken).
+  EXPECT_GE(received.size(), header.size() + 2 * 1024) << "about 1 KiB every 10 ms";
   EXPECT_GT(socket.read_for(50ms).size(), 0U) << "it goes on";
   EXPECT_FALSE(socket.closed_within(1ms));
 }
@@ -225,10 +227,12 @@ TEST(LyingServer, StopsWithinMillisecondsWhileDrippingAndClosesItsSockets) {
   auto server = std::make_unique<LyingServer>(Lie::Drip, 10ms);
   RawSocket socket{server->port()};
   socket.send(command({"GET", "k"}));
-  EXPECT_FALSE(socket.read_for(30ms).empty());
+  EXPECT_FALSE(socket.read_for(1s, 1).empty()) << "the drip has begun";
   const auto start = Clock::now();
   server.reset();
-  EXPECT_LT(Clock::now() - start, 100ms);
+  // Its thread wakes on the eventfd, not at the next drip: milliseconds, with margin for a busy
+  // machine under the sanitizers.
+  EXPECT_LT(Clock::now() - start, 300ms);
   EXPECT_TRUE(socket.closed_within(500ms));
 }
 
@@ -409,8 +413,10 @@ TEST(LoadGenerator, PacingBoundsTheCallRate) {
   std::this_thread::sleep_for(500ms);  // the run's length, not a wait for a condition
   EXPECT_TRUE(load.stop(5s));
   const LoadReport report = load.report();
-  // 2 threads x 100/s x 0.5 s = 100 calls, give or take scheduling.
-  EXPECT_GE(report.calls, 60U);
+  // 2 threads x 100/s x 0.5 s = 100 calls. The bound that matters is the upper one (pacing);
+  // the lower one only shows the threads ran, since a thread that falls behind (54 calls under
+  // ASan on a busy machine) skips what it missed instead of bursting.
+  EXPECT_GE(report.calls, 30U);
   EXPECT_LE(report.calls, 130U);
 }
 
