@@ -190,6 +190,58 @@ std::string_view parse_value(std::string_view text, LogLevel& out) {
   return "not a log level: use trace, debug, info, warn, error, critical or off";
 }
 
+// "auto", or a boolean for On and Off.
+std::string_view parse_value(std::string_view text, ClusterMode& out) {
+  if (lowercase(text) == "auto") {
+    out = ClusterMode::Auto;
+    return {};
+  }
+  bool on = false;
+  if (!parse_value(text, on).empty()) {
+    return "not a cluster mode: use auto, true or false (or 1/0, yes/no, on/off)";
+  }
+  out = on ? ClusterMode::On : ClusterMode::Off;
+  return {};
+}
+
+struct ReadFromName {
+  std::string_view name;
+  ReadFrom read_from;
+};
+
+constexpr std::array<ReadFromName, 3> kReadFromNames{{{"primary", ReadFrom::Primary},
+                                                      {"replica", ReadFrom::Replica},
+                                                      {"prefer-replica", ReadFrom::PreferReplica}}};
+
+std::string_view parse_value(std::string_view text, ReadFrom& out) {
+  const std::string word = lowercase(text);
+  for (const auto& entry : kReadFromNames) {
+    if (entry.name == word) {
+      out = entry.read_from;
+      return {};
+    }
+  }
+  return "not a read preference: use primary, replica or prefer-replica";
+}
+
+// A comma-separated list, blanks around each entry trimmed; a blank value is an empty list. An
+// empty entry is kept, so that validation can name its position.
+std::string_view parse_value(std::string_view text, std::vector<std::string>& out) {
+  std::vector<std::string> entries;
+  if (!trim_left(text).empty()) {
+    for (;;) {
+      const auto comma = text.find(',');
+      entries.emplace_back(trim_right(trim_left(text.substr(0, comma))));
+      if (comma == std::string_view::npos) {
+        break;
+      }
+      text.remove_prefix(comma + 1);
+    }
+  }
+  out = std::move(entries);
+  return {};
+}
+
 // ---------------------------------------------------------------------------------------------
 // Value printers for to_string() and messages. Every printed value parses back to itself.
 
@@ -255,6 +307,40 @@ std::string show_value(LogLevel value) {
   return "LogLevel(" + std::to_string(static_cast<int>(value)) + ")";
 }
 
+std::string show_value(ClusterMode value) {
+  switch (value) {
+    case ClusterMode::Auto:
+      return "auto";
+    case ClusterMode::On:
+      return "true";
+    case ClusterMode::Off:
+      return "false";
+  }
+  return "ClusterMode(" + std::to_string(static_cast<int>(value)) + ")";
+}
+
+std::string show_value(ReadFrom value) {
+  for (const auto& entry : kReadFromNames) {
+    if (entry.read_from == value) {
+      return std::string(entry.name);
+    }
+  }
+  return "ReadFrom(" + std::to_string(static_cast<int>(value)) + ")";
+}
+
+// The entries joined by commas, quoted as a string when an entry holds a blank or a control
+// character (only a config built by hand can have one; validation refuses it).
+std::string show_value(const std::vector<std::string>& value) {
+  std::string joined;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if (i > 0) {
+      joined += ',';
+    }
+    joined += value[i];
+  }
+  return show_value(joined);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The table of variables
 
@@ -291,6 +377,7 @@ using R = RetryOptions;
 using B = CircuitBreakerOptions;
 using F = FallbackOptions;
 using T = TlsOptions;
+using K = ClusterOptions;
 
 constexpr std::array kVariables{
     variable<&C::host>("VALKEY_HOST", "host"),
@@ -336,6 +423,9 @@ constexpr std::array kVariables{
     variable<&C::tls, &T::server_name>("VALKEY_TLS_SERVER_NAME", "tls.server_name"),
     variable<&C::tls, &T::verify>("VALKEY_TLS_VERIFY", "tls.verify"),
     variable<&C::tls, &T::allow_insecure>("VALKEY_TLS_ALLOW_INSECURE", "tls.allow_insecure"),
+    variable<&C::cluster, &K::mode>("VALKEY_CLUSTER", "cluster.mode"),
+    variable<&C::cluster, &K::seed_nodes>("VALKEY_CLUSTER_NODES", "cluster.seed_nodes"),
+    variable<&C::cluster, &K::read_from>("VALKEY_READ_FROM", "cluster.read_from"),
 };
 
 constexpr auto kVariableNames = [] {
@@ -356,11 +446,11 @@ consteval const Variable& variable_named(std::string_view name) {
   throw "no such variable in kVariables";
 }
 
-// The variables a URL sets; all six are set, to their defaults when the URL omits them, and
-// VALKEY_TLS by the scheme.
-constexpr std::array<std::string_view, 6> kUrlVariables{"VALKEY_HOST",     "VALKEY_PORT",
-                                                        "VALKEY_USERNAME", "VALKEY_PASSWORD",
-                                                        "VALKEY_DATABASE", "VALKEY_TLS"};
+// The variables a URL sets; all seven are set, to their defaults when the URL omits them,
+// VALKEY_TLS by the scheme, and VALKEY_CLUSTER_NODES to none.
+constexpr std::array<std::string_view, 7> kUrlVariables{
+    "VALKEY_HOST",     "VALKEY_PORT", "VALKEY_USERNAME",     "VALKEY_PASSWORD",
+    "VALKEY_DATABASE", "VALKEY_TLS",  "VALKEY_CLUSTER_NODES"};
 
 // ---------------------------------------------------------------------------------------------
 // Validation, shared by validate() (messages name fields) and the readers (messages name
@@ -473,6 +563,142 @@ std::string_view directory_problem(const std::string& path) {
     return "is not a directory";
   }
   return {};
+}
+
+// A host and port as a URL's authority or a seed node writes them: host[:port], an IPv6 host
+// in brackets.
+struct HostAndPort {
+  std::string host;
+  std::optional<std::string_view> port;  // the text after the ':', when there is one
+  bool bracketed = false;
+};
+
+// Splits `text` into host and port; `ipv6_example` shows how to write an IPv6 host. Returns
+// why it cannot, or an empty string.
+std::string split_host_and_port(std::string_view text, std::string_view ipv6_example,
+                                HostAndPort& out) {
+  if (text.starts_with('[')) {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) {
+      return "unterminated '[' in the IPv6 host";
+    }
+    out.host = text.substr(1, close - 1);
+    out.bracketed = true;
+    const auto after = text.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') {
+        return "unexpected text after the IPv6 host";
+      }
+      out.port = after.substr(1);
+    }
+    return {};
+  }
+  const auto colon = text.find(':');
+  if (colon == std::string_view::npos) {
+    out.host = text;
+    return {};
+  }
+  if (text.find(':', colon + 1) != std::string_view::npos) {
+    return "an IPv6 host must be in brackets, e.g. " + std::string(ipv6_example);
+  }
+  out.host = text.substr(0, colon);
+  out.port = text.substr(colon + 1);
+  return {};
+}
+
+// Why the host of a URL or a seed node is refused, or an empty string. Quotes it as written.
+std::string host_problem(const HostAndPort& parts) {
+  if (parts.bracketed && !parts.host.empty() && parts.host.find(':') == std::string::npos) {
+    return "the host " + in_quotes(parts.host) + " in brackets is not an IPv6 address";
+  }
+  if (parts.host.empty()) {
+    return "no host";
+  }
+  if (!valid_host(parts.host)) {
+    return "the host " + in_quotes(parts.host) + " is not a host name or an IP address";
+  }
+  return {};
+}
+
+// Parses the port of a URL or a seed node. Returns why it is refused, or an empty string.
+std::string parse_port(std::string_view text, int& port) {
+  if (text.empty()) {
+    return "the port is empty";
+  }
+  const auto digits = text.substr(text.starts_with('-') ? 1 : 0);
+  const bool number = !digits.empty() && std::all_of(digits.begin(), digits.end(),
+                                                     [](char c) { return c >= '0' && c <= '9'; });
+  // A number too large for an int is out of range like 65536, not misspelt.
+  if (!number) {
+    return "the port " + in_quotes(text) + " is not a whole number";
+  }
+  if (!parse_integer(text, port).empty() || port < 1 || port > 65535) {
+    return "the port " + in_quotes(text) + " must be 1-65535";
+  }
+  return {};
+}
+
+// Why one seed node is refused, or an empty string. Unlike a URL's, its port is required: a
+// cluster's nodes seldom all listen on 6379, and a guessed port would fail only at connect time.
+std::string seed_node_problem(std::string_view entry) {
+  if (entry.find("://") != std::string_view::npos) {
+    return "write host:port, not a URL";
+  }
+  HostAndPort parts;
+  auto reason = split_host_and_port(entry, "[::1]:7000", parts);
+  if (reason.empty()) {
+    reason = host_problem(parts);
+  }
+  if (reason.empty() && !parts.port) {
+    reason = "the port is missing; write host:port";
+  }
+  int port = 0;
+  if (reason.empty()) {
+    reason = parse_port(*parts.port, port);
+  }
+  return reason;
+}
+
+// Cluster settings: a cluster has only database 0, and replica reads and seed nodes need the
+// cluster client, so none of them may contradict the mode chosen. A database with Auto is left
+// to the client, which learns only at connect time whether the server is a cluster.
+template <typename Fail, typename Describe>
+void check_cluster_rules(const ValkeyConfig& config, const Fail& fail, const Describe& describe) {
+  const ClusterOptions& cluster = config.cluster;
+  const Variable& mode = variable_named("VALKEY_CLUSTER");
+  const Variable& nodes = variable_named("VALKEY_CLUSTER_NODES");
+  const Variable& read_from = variable_named("VALKEY_READ_FROM");
+
+  if (show_value(cluster.mode).starts_with("ClusterMode(")) {
+    fail(mode, "is not a ClusterMode");
+  }
+  if (show_value(cluster.read_from).starts_with("ReadFrom(")) {
+    fail(read_from, "is not a ReadFrom");
+  }
+  if (cluster.mode == ClusterMode::On && config.database != 0) {
+    fail(variable_named("VALKEY_DATABASE"),
+         "is refused with " + describe(mode, Role::Reference) + "; a cluster has only database 0");
+  }
+  if (cluster.mode == ClusterMode::Off) {
+    if (!cluster.seed_nodes.empty()) {
+      fail(nodes, "is refused with " + describe(mode, Role::Reference) +
+                      "; seed nodes need the cluster client");
+    }
+    if (cluster.read_from != ReadFrom::Primary) {
+      fail(read_from, "is refused with " + describe(mode, Role::Reference) +
+                          "; replica reads need the cluster client");
+    }
+  }
+  for (std::size_t i = 0; i < cluster.seed_nodes.size(); ++i) {
+    const std::string& entry = cluster.seed_nodes[i];
+    const std::string position = "entry " + std::to_string(i + 1);
+    if (entry.empty()) {
+      fail(nodes, position + " is empty");
+    }
+    if (const auto problem = seed_node_problem(entry); !problem.empty()) {
+      fail(nodes, position + " " + in_quotes(entry) + ": " + problem);
+    }
+  }
 }
 
 // TLS settings: none may be set while TLS is off, since the user surely meant TLS and would
@@ -637,6 +863,7 @@ void check_rules(const ValkeyConfig& config, const Describe& describe) {
     fail(variable_named("VALKEY_LOG_LEVEL"), "is not a LogLevel");
   }
   check_tls_rules(config, fail, describe);
+  check_cluster_rules(config, fail, describe);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -703,9 +930,10 @@ std::string redact_url(std::string_view url) {
          std::string(url.substr(start + authority.size()));
 }
 
-// Sets the five connection fields from a URL, and tls.enabled from its scheme. Returns why the
-// URL is rejected, or an empty string. Reasons quote the host, port and database as written
-// (escaped), never the user info.
+// Sets the five connection fields from a URL, and tls.enabled from its scheme, and empties
+// cluster.seed_nodes: a URL names the server, and seed nodes left from a lower source would
+// belong to another. Returns why the URL is rejected, or an empty string. Reasons quote the host,
+// port and database as written (escaped), never the user info.
 std::string apply_url(ValkeyConfig& config, std::string_view url) {
   const auto scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) {
@@ -746,56 +974,22 @@ std::string apply_url(ValkeyConfig& config, std::string_view url) {
   const auto authority = rest.substr(0, slash);
   const auto path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
 
-  std::string host(authority);
-  std::optional<std::string_view> port_text;
-  if (authority.starts_with('[')) {
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) {
-      return "unterminated '[' in the IPv6 host";
-    }
-    host = authority.substr(1, close - 1);
-    const auto after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') {
-        return "unexpected text after the IPv6 host";
-      }
-      port_text = after.substr(1);
-    }
-    // RFC 6874 writes the zone's '%' as "%25" (fe80::1%25eth0); getaddrinfo wants it bare.
-    if (const auto zone = host.find("%25"); zone != std::string::npos && zone + 3 < host.size()) {
-      host.erase(zone + 1, 2);
-    }
-    if (!host.empty() && host.find(':') == std::string::npos) {
-      return "the host " + in_quotes(host) + " in brackets is not an IPv6 address";
-    }
-  } else if (const auto colon = authority.find(':'); colon != std::string_view::npos) {
-    if (authority.find(':', colon + 1) != std::string_view::npos) {
-      return "an IPv6 host must be in brackets, e.g. valkey://[::1]:6379";
-    }
-    host = authority.substr(0, colon);
-    port_text = authority.substr(colon + 1);
+  HostAndPort parts;
+  if (auto reason = split_host_and_port(authority, "valkey://[::1]:6379", parts); !reason.empty()) {
+    return reason;
   }
-  if (host.empty()) {
-    return "no host";
+  // RFC 6874 writes the zone's '%' as "%25" (fe80::1%25eth0); getaddrinfo wants it bare.
+  if (const auto zone = parts.host.find("%25");
+      parts.bracketed && zone != std::string::npos && zone + 3 < parts.host.size()) {
+    parts.host.erase(zone + 1, 2);
   }
-  if (!valid_host(host)) {
-    return "the host " + in_quotes(host) + " is not a host name or an IP address";
+  if (auto reason = host_problem(parts); !reason.empty()) {
+    return reason;
   }
-
   int port = ValkeyConfig{}.port;
-  if (port_text) {
-    if (port_text->empty()) {
-      return "the port is empty";
-    }
-    const auto digits = port_text->substr(port_text->starts_with('-') ? 1 : 0);
-    const bool number = !digits.empty() && std::all_of(digits.begin(), digits.end(),
-                                                       [](char c) { return c >= '0' && c <= '9'; });
-    // A number too large for an int is out of range like 65536, not misspelt.
-    if (!number) {
-      return "the port " + in_quotes(*port_text) + " is not a whole number";
-    }
-    if (!parse_integer(*port_text, port).empty() || port < 1 || port > 65535) {
-      return "the port " + in_quotes(*port_text) + " must be 1-65535";
+  if (parts.port) {
+    if (auto reason = parse_port(*parts.port, port); !reason.empty()) {
+      return reason;
     }
   }
   int database = ValkeyConfig{}.database;
@@ -803,12 +997,13 @@ std::string apply_url(ValkeyConfig& config, std::string_view url) {
     return "the database " + in_quotes(path) + " must be a whole number >= 0";
   }
 
-  config.host = host;
+  config.host = std::move(parts.host);
   config.port = port;
   config.username = std::move(username);
   config.password = Secret{std::move(password)};
   config.database = database;
   config.tls.enabled = tls;
+  config.cluster.seed_nodes.clear();
   return {};
 }
 

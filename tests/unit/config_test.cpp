@@ -203,7 +203,21 @@ const Variables& non_default_values() {
       {"VALKEY_TLS_SERVER_NAME", "cache.example.com"},
       {"VALKEY_TLS_VERIFY", "false"},
       {"VALKEY_TLS_ALLOW_INSECURE", "true"},
+      {"VALKEY_CLUSTER", "true"},
+      {"VALKEY_CLUSTER_NODES", "cache-b.internal:7001, [::1]:7002"},
+      {"VALKEY_READ_FROM", "prefer-replica"},
   };
+  return values;
+}
+
+// Every variable at once, each at its value in non_default_values() but VALKEY_DATABASE, left
+// out: with VALKEY_CLUSTER=true only database 0 is valid.
+const Variables& all_non_default_values() {
+  static const Variables values = [] {
+    Variables all = non_default_values();
+    all.erase("VALKEY_DATABASE");
+    return all;
+  }();
   return values;
 }
 
@@ -269,6 +283,9 @@ TEST(ValkeyConfig, DefaultsMatchTheDocumentedValues) {
   EXPECT_TRUE(config.tls.server_name.empty());
   EXPECT_TRUE(config.tls.verify);
   EXPECT_FALSE(config.tls.allow_insecure);
+  EXPECT_EQ(config.cluster.mode, ClusterMode::Auto);
+  EXPECT_TRUE(config.cluster.seed_nodes.empty());
+  EXPECT_EQ(config.cluster.read_from, ReadFrom::Primary);
 }
 
 TEST(ValkeyConfig, DefaultConfigIsValid) {
@@ -289,12 +306,12 @@ TEST(ValkeyConfig, EndpointIsHostColonPort) {
 // ----- variables ------------------------------------------------------------------------------
 
 TEST(ValkeyConfig, ReadsEveryVariable) {
-  const auto config = ValkeyConfig::from_variables(non_default_values());
+  const auto config = ValkeyConfig::from_variables(all_non_default_values());
   EXPECT_EQ(config.host, "cache.internal");
   EXPECT_EQ(config.port, 6380);
   EXPECT_EQ(config.username, "app");
   EXPECT_EQ(config.password.reveal(), kPassword);
-  EXPECT_EQ(config.database, 2);
+  EXPECT_EQ(config.database, 0);  // left out: see all_non_default_values()
   EXPECT_EQ(config.max_connections, 32u);
   EXPECT_EQ(config.connect_timeout, 2s);
   EXPECT_EQ(config.socket_timeout, 750ms);
@@ -326,11 +343,15 @@ TEST(ValkeyConfig, ReadsEveryVariable) {
   EXPECT_EQ(config.tls.server_name, "cache.example.com");
   EXPECT_FALSE(config.tls.verify);
   EXPECT_TRUE(config.tls.allow_insecure);
+  EXPECT_EQ(config.cluster.mode, ClusterMode::On);
+  EXPECT_EQ(config.cluster.seed_nodes,
+            (std::vector<std::string>{"cache-b.internal:7001", "[::1]:7002"}));
+  EXPECT_EQ(config.cluster.read_from, ReadFrom::PreferReplica);
 }
 
 TEST(ValkeyConfig, EveryVariableInTheTableChangesItsOwnField) {
   const auto names = config_variable_names();
-  EXPECT_EQ(names.size(), 39u);
+  EXPECT_EQ(names.size(), 42u);
   EXPECT_EQ(names.size(), non_default_values().size());
   const auto defaults = fields_of(ValkeyConfig{});
   ASSERT_EQ(defaults.size(), names.size());
@@ -821,6 +842,325 @@ TEST(ValkeyConfig, TlsErrorsNeverShowThePassword) {
                kPassword);
 }
 
+// ----- cluster --------------------------------------------------------------------------------
+
+TEST(ValkeyConfig, ReadsEveryClusterVariable) {
+  const auto config =
+      ValkeyConfig::from_variables({{"VALKEY_CLUSTER", "true"},
+                                    {"VALKEY_CLUSTER_NODES", "cache-b:7001,cache-c:7002"},
+                                    {"VALKEY_READ_FROM", "replica"}});
+  ClusterOptions expected;
+  expected.mode = ClusterMode::On;
+  expected.seed_nodes = {"cache-b:7001", "cache-c:7002"};
+  expected.read_from = ReadFrom::Replica;
+  EXPECT_EQ(config.cluster, expected);
+}
+
+TEST(ValkeyConfig, AcceptsAutoAndEveryBooleanFormAsTheClusterMode) {
+  for (const std::string text : {"auto", "AUTO", "Auto"}) {
+    EXPECT_EQ(ValkeyConfig::from_variables({{"VALKEY_CLUSTER", text}}).cluster.mode,
+              ClusterMode::Auto)
+        << text;
+  }
+  for (const std::string text : {"true", "TRUE", "1", "yes", "Yes", "on", "ON"}) {
+    EXPECT_EQ(ValkeyConfig::from_variables({{"VALKEY_CLUSTER", text}}).cluster.mode,
+              ClusterMode::On)
+        << text;
+  }
+  for (const std::string text : {"false", "False", "0", "no", "NO", "off", "Off"}) {
+    EXPECT_EQ(ValkeyConfig::from_variables({{"VALKEY_CLUSTER", text}}).cluster.mode,
+              ClusterMode::Off)
+        << text;
+  }
+}
+
+TEST(ValkeyConfig, RejectsAnUnknownClusterModeNamingTheVariable) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_CLUSTER", "maybe"}}),
+            "VALKEY_CLUSTER='maybe': not a cluster mode: use auto, true or false (or 1/0, yes/no, "
+            "on/off)");
+  for (const std::string text : {"", " auto", "automatic", "cluster", "2"}) {
+    EXPECT_CONTAINS(error_of_variables({{"VALKEY_CLUSTER", text}}),
+                    "VALKEY_CLUSTER='" + text + "': not a cluster mode")
+        << text;
+  }
+}
+
+TEST(ValkeyConfig, AcceptsEveryReadFromNameInAnyCase) {
+  const std::vector<std::pair<std::string, ReadFrom>> names{
+      {"primary", ReadFrom::Primary},
+      {"replica", ReadFrom::Replica},
+      {"prefer-replica", ReadFrom::PreferReplica},
+      {"PRIMARY", ReadFrom::Primary},
+      {"Replica", ReadFrom::Replica},
+      {"Prefer-Replica", ReadFrom::PreferReplica}};
+  for (const auto& [text, read_from] : names) {
+    EXPECT_EQ(ValkeyConfig::from_variables({{"VALKEY_READ_FROM", text}}).cluster.read_from,
+              read_from)
+        << text;
+  }
+}
+
+TEST(ValkeyConfig, RejectsAnUnknownReadFromNamingTheVariable) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_READ_FROM", "prefer_replica"}}),
+            "VALKEY_READ_FROM='prefer_replica': not a read preference: use primary, replica or "
+            "prefer-replica");
+  for (const std::string text : {"", "master", "slave", "replicas", "preferreplica"}) {
+    EXPECT_CONTAINS(error_of_variables({{"VALKEY_READ_FROM", text}}),
+                    "VALKEY_READ_FROM='" + text + "': not a read preference")
+        << text;
+  }
+}
+
+TEST(ValkeyConfig, SplitsTheSeedNodesAtCommasAndTrimsBlanks) {
+  EXPECT_EQ(ValkeyConfig::from_variables(
+                {{"VALKEY_CLUSTER_NODES", " cache-b:7001 ,\tcache-c:7002,[::1]:7003 "}})
+                .cluster.seed_nodes,
+            (std::vector<std::string>{"cache-b:7001", "cache-c:7002", "[::1]:7003"}));
+  EXPECT_EQ(
+      ValkeyConfig::from_variables({{"VALKEY_CLUSTER_NODES", "cache-b:7001"}}).cluster.seed_nodes,
+      (std::vector<std::string>{"cache-b:7001"}));
+  // An empty or blank value is an empty list, and fine even with cluster mode off.
+  for (const std::string text : {"", " ", "\t"}) {
+    EXPECT_EQ(
+        ValkeyConfig::from_variables({{"VALKEY_CLUSTER", "false"}, {"VALKEY_CLUSTER_NODES", text}}),
+        ValkeyConfig::from_variables({{"VALKEY_CLUSTER", "false"}}))
+        << '"' << text << '"';
+  }
+}
+
+TEST(ValkeyConfig, AcceptsHostNamesAndBothIpFamiliesInSeedNodes) {
+  const std::vector<std::string> nodes{"cache-01.prod_net:7000", "10.0.0.7:6379",    "[::1]:7001",
+                                       "[fe80::1%eth0]:7002",    "CACHE.INTERNAL:1", "h:65535"};
+  std::string text;
+  for (const auto& node : nodes) {
+    text += (text.empty() ? "" : ",") + node;
+  }
+  EXPECT_EQ(ValkeyConfig::from_variables({{"VALKEY_CLUSTER_NODES", text}}).cluster.seed_nodes,
+            nodes);
+}
+
+TEST(ValkeyConfig, RejectsAnEmptySeedNodeNamingItsPosition) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_CLUSTER_NODES", "a:7000,,b:7001"}}),
+            "VALKEY_CLUSTER_NODES='a:7000,,b:7001': entry 2 is empty");
+  EXPECT_EQ(error_of_variables({{"VALKEY_CLUSTER_NODES", "a:7000, \t,b:7001"}}),
+            "VALKEY_CLUSTER_NODES='a:7000, \\x09,b:7001': entry 2 is empty");
+  EXPECT_EQ(error_of_variables({{"VALKEY_CLUSTER_NODES", ",a:7000"}}),
+            "VALKEY_CLUSTER_NODES=',a:7000': entry 1 is empty");
+  EXPECT_EQ(error_of_variables({{"VALKEY_CLUSTER_NODES", "a:7000,b:7001,"}}),
+            "VALKEY_CLUSTER_NODES='a:7000,b:7001,': entry 3 is empty");
+  EXPECT_EQ(error_of_variables({{"VALKEY_CLUSTER_NODES", ","}}),
+            "VALKEY_CLUSTER_NODES=',': entry 1 is empty");
+}
+
+TEST(ValkeyConfig, RejectsASeedNodeWithABadHostNamingItsPositionAndTheHost) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_CLUSTER_NODES", "a:7000,h h:7001"}}),
+            "VALKEY_CLUSTER_NODES='a:7000,h h:7001': entry 2 'h h:7001': the host 'h h' is not a "
+            "host name or an IP address");
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"::1:7000", "entry 1 '::1:7000': an IPv6 host must be in brackets, e.g. [::1]:7000"},
+      {"[::1:7000", "entry 1 '[::1:7000': unterminated '[' in the IPv6 host"},
+      {"[::1]7000", "entry 1 '[::1]7000': unexpected text after the IPv6 host"},
+      {"[localhost]:7000",
+       "entry 1 '[localhost]:7000': the host 'localhost' in brackets is not an IPv6 address"},
+      {"[::g]:7000", "entry 1 '[::g]:7000': the host '::g' is not a host name or an IP address"},
+      {":7000", "entry 1 ':7000': no host"},
+      {"[]:7000", "entry 1 '[]:7000': no host"},
+      {"a:7000,h\nx:7001", "entry 2 'h\\nx:7001': the host 'h\\nx' is not a host name"},
+      {"valkey://h:7000", "entry 1 'valkey://h:7000': write host:port, not a URL"},
+  };
+  for (const auto& [text, expected] : cases) {
+    EXPECT_CONTAINS(error_of_variables({{"VALKEY_CLUSTER_NODES", text}}), expected) << text;
+  }
+}
+
+TEST(ValkeyConfig, RejectsASeedNodeWithABadOrMissingPortNamingItsPosition) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_CLUSTER_NODES", "a:7000,cache-b"}}),
+            "VALKEY_CLUSTER_NODES='a:7000,cache-b': entry 2 'cache-b': the port is missing; write "
+            "host:port");
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"[::1]", "entry 1 '[::1]': the port is missing; write host:port"},
+      {"h:", "entry 1 'h:': the port is empty"},
+      {"[::1]:", "entry 1 '[::1]:': the port is empty"},
+      {"h:0", "entry 1 'h:0': the port '0' must be 1-65535"},
+      {"h:65536", "entry 1 'h:65536': the port '65536' must be 1-65535"},
+      {"h:-1", "entry 1 'h:-1': the port '-1' must be 1-65535"},
+      {"h:99999999999999999999",
+       "entry 1 'h:99999999999999999999': the port '99999999999999999999' must be 1-65535"},
+      {"h:x", "entry 1 'h:x': the port 'x' is not a whole number"},
+      {"h:+7000", "entry 1 'h:+7000': the port '+7000' is not a whole number"},
+      {"h:70 00", "entry 1 'h:70 00': the port '70 00' is not a whole number"},
+  };
+  for (const auto& [text, expected] : cases) {
+    EXPECT_CONTAINS(error_of_variables({{"VALKEY_CLUSTER_NODES", text}}),
+                    "VALKEY_CLUSTER_NODES='" + text + "': " + expected)
+        << text;
+  }
+}
+
+TEST(ValkeyConfig, RejectsADatabaseOtherThanZeroWithClusterOnNamingBoth) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_CLUSTER", "true"}, {"VALKEY_DATABASE", "2"}}),
+            "VALKEY_DATABASE='2': is refused with VALKEY_CLUSTER='true'; a cluster has only "
+            "database 0");
+  EXPECT_EQ(error_of_variables({{"VALKEY_CLUSTER", "on"}, {"VALKEY_URL", "valkey://h/3"}}),
+            "VALKEY_DATABASE=3 (from VALKEY_URL): is refused with VALKEY_CLUSTER='on'; a cluster "
+            "has only database 0");
+  EXPECT_EQ(
+      ValkeyConfig::from_variables({{"VALKEY_CLUSTER", "true"}, {"VALKEY_DATABASE", "0"}}).database,
+      0);
+}
+
+TEST(ValkeyConfig, LeavesADatabaseOtherThanZeroToTheClientWithClusterAuto) {
+  EXPECT_EQ(ValkeyConfig::from_variables({{"VALKEY_DATABASE", "2"}}).database, 2);
+  EXPECT_EQ(
+      ValkeyConfig::from_variables({{"VALKEY_CLUSTER", "auto"}, {"VALKEY_DATABASE", "2"}}).database,
+      2);
+  EXPECT_EQ(ValkeyConfig::from_variables({{"VALKEY_CLUSTER", "false"}, {"VALKEY_DATABASE", "2"}})
+                .database,
+            2);
+}
+
+TEST(ValkeyConfig, RejectsReplicaReadsWithClusterOffNamingBoth) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_CLUSTER", "false"}, {"VALKEY_READ_FROM", "replica"}}),
+            "VALKEY_READ_FROM='replica': is refused with VALKEY_CLUSTER='false'; replica reads "
+            "need the cluster client");
+  EXPECT_EQ(error_of_variables({{"VALKEY_CLUSTER", "no"}, {"VALKEY_READ_FROM", "prefer-replica"}}),
+            "VALKEY_READ_FROM='prefer-replica': is refused with VALKEY_CLUSTER='no'; replica "
+            "reads need the cluster client");
+  EXPECT_EQ(
+      ValkeyConfig::from_variables({{"VALKEY_CLUSTER", "false"}, {"VALKEY_READ_FROM", "primary"}})
+          .cluster.read_from,
+      ReadFrom::Primary);
+}
+
+TEST(ValkeyConfig, AcceptsReplicaReadsWithClusterAutoOrOn) {
+  for (const std::string mode : {"auto", "true"}) {
+    for (const std::string read_from : {"replica", "prefer-replica"}) {
+      EXPECT_NO_THROW((void)ValkeyConfig::from_variables(
+          {{"VALKEY_CLUSTER", mode}, {"VALKEY_READ_FROM", read_from}}))
+          << mode << " " << read_from;
+    }
+  }
+}
+
+TEST(ValkeyConfig, RejectsSeedNodesWithClusterOffNamingBoth) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_CLUSTER", "false"}, {"VALKEY_CLUSTER_NODES", "b:7001"}}),
+            "VALKEY_CLUSTER_NODES='b:7001': is refused with VALKEY_CLUSTER='false'; seed nodes "
+            "need the cluster client");
+  for (const std::string mode : {"auto", "true"}) {
+    EXPECT_EQ(
+        ValkeyConfig::from_variables({{"VALKEY_CLUSTER", mode}, {"VALKEY_CLUSTER_NODES", "b:7001"}})
+            .cluster.seed_nodes.size(),
+        1u)
+        << mode;
+  }
+}
+
+TEST(ValkeyConfig, UrlVariableEmptiesSeedNodesOnlyBeforeTheVariablesOfItsSource) {
+  // The URL of a source applies first, so its own VALKEY_CLUSTER_NODES still counts.
+  const auto config = ValkeyConfig::from_variables(
+      {{"VALKEY_URL", "valkey://cache-a:7000"}, {"VALKEY_CLUSTER_NODES", "cache-b:7001"}});
+  EXPECT_EQ(config.endpoint(), "cache-a:7000");
+  EXPECT_EQ(config.cluster.seed_nodes, (std::vector<std::string>{"cache-b:7001"}));
+  EXPECT_TRUE(ValkeyConfig::from_url("valkey://cache-a:7000").cluster.seed_nodes.empty());
+}
+
+TEST(ValkeyConfig, ValidateNamesTheClusterFieldOfAHandBuiltConfig) {
+  struct Case {
+    void (*break_it)(ValkeyConfig&);
+    std::string expected;
+  };
+  const std::vector<Case> cases{
+      {[](ValkeyConfig& c) { c.cluster.mode = static_cast<ClusterMode>(42); },
+       "ValkeyConfig.cluster.mode = ClusterMode(42): is not a ClusterMode"},
+      {[](ValkeyConfig& c) { c.cluster.read_from = static_cast<ReadFrom>(42); },
+       "ValkeyConfig.cluster.read_from = ReadFrom(42): is not a ReadFrom"},
+      {[](ValkeyConfig& c) {
+         c.cluster.mode = ClusterMode::On;
+         c.database = 1;
+       },
+       "ValkeyConfig.database = 1: is refused with ValkeyConfig.cluster.mode = true; a cluster "
+       "has only database 0"},
+      {[](ValkeyConfig& c) {
+         c.cluster.mode = ClusterMode::Off;
+         c.cluster.seed_nodes = {"b:7001", "c:7002"};
+       },
+       "ValkeyConfig.cluster.seed_nodes = b:7001,c:7002: is refused with "
+       "ValkeyConfig.cluster.mode = false; seed nodes need the cluster client"},
+      {[](ValkeyConfig& c) {
+         c.cluster.mode = ClusterMode::Off;
+         c.cluster.read_from = ReadFrom::PreferReplica;
+       },
+       "ValkeyConfig.cluster.read_from = prefer-replica: is refused with "
+       "ValkeyConfig.cluster.mode = false; replica reads need the cluster client"},
+      {[](ValkeyConfig& c) {
+         c.cluster.seed_nodes = {"b:7001", ""};
+       },
+       "ValkeyConfig.cluster.seed_nodes = b:7001,: entry 2 is empty"},
+      {[](ValkeyConfig& c) {
+         c.cluster.seed_nodes = {"b:7001", "h h:7002"};
+       },
+       "ValkeyConfig.cluster.seed_nodes = \"b:7001,h h:7002\": entry 2 'h h:7002': the host "
+       "'h h' is not a host name or an IP address"},
+      // Blanks are trimmed only when reading the variable; by hand they are part of the host.
+      {[](ValkeyConfig& c) { c.cluster.seed_nodes = {" b:7001"}; },
+       "ValkeyConfig.cluster.seed_nodes = \" b:7001\": entry 1 ' b:7001': the host ' b' is not "
+       "a host name or an IP address"},
+      {[](ValkeyConfig& c) { c.cluster.seed_nodes = {"b"}; },
+       "ValkeyConfig.cluster.seed_nodes = b: entry 1 'b': the port is missing; write host:port"},
+  };
+  for (const auto& [break_it, expected] : cases) {
+    ValkeyConfig config;
+    break_it(config);
+    EXPECT_EQ(config_error_of([&] { config.validate(); }), expected);
+  }
+}
+
+TEST(ValkeyConfig, ToStringShowsTheClusterFieldsAsTheVariablesAcceptThem) {
+  EXPECT_CONTAINS(ValkeyConfig::from_variables(all_non_default_values()).to_string(),
+                  "cluster.mode=true cluster.seed_nodes=cache-b.internal:7001,[::1]:7002 "
+                  "cluster.read_from=prefer-replica");
+  EXPECT_CONTAINS(ValkeyConfig{}.to_string(),
+                  "cluster.mode=auto cluster.seed_nodes= cluster.read_from=primary");
+  EXPECT_CONTAINS(ValkeyConfig::from_variables({{"VALKEY_CLUSTER", "off"}}).to_string(),
+                  "cluster.mode=false");
+}
+
+TEST(ValkeyConfig, EveryClusterModeAndReadFromReadsBackThroughTheVariables) {
+  for (const auto mode : {ClusterMode::Auto, ClusterMode::On, ClusterMode::Off}) {
+    for (const auto read_from : {ReadFrom::Primary, ReadFrom::Replica, ReadFrom::PreferReplica}) {
+      if (mode == ClusterMode::Off && read_from != ReadFrom::Primary) {
+        continue;
+      }
+      ValkeyConfig config;
+      config.cluster.mode = mode;
+      config.cluster.read_from = read_from;
+      if (mode != ClusterMode::Off) {
+        config.cluster.seed_nodes = {"b:7001", "[fe80::1%eth0]:7002"};
+      }
+      Variables shown;
+      const auto names = config_variable_names();
+      const auto fields = fields_of(config);
+      ASSERT_EQ(fields.size(), names.size());
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        if (names[i].starts_with("VALKEY_CLUSTER") || names[i] == "VALKEY_READ_FROM") {
+          shown.emplace(names[i], fields[i].substr(fields[i].find('=') + 1));
+        }
+      }
+      EXPECT_EQ(shown.size(), 3u);
+      EXPECT_EQ(ValkeyConfig::from_variables(shown), config) << config.to_string();
+    }
+  }
+}
+
+TEST(ValkeyConfig, ClusterErrorsNeverShowThePassword) {
+  EXPECT_LACKS(error_of_variables({{"VALKEY_URL", std::string("valkey://:") + kPassword + "@h/2"},
+                                   {"VALKEY_CLUSTER", "true"}}),
+               kPassword);
+  EXPECT_LACKS(error_of_variables(
+                   {{"VALKEY_PASSWORD", kPassword}, {"VALKEY_CLUSTER_NODES", "a:7000,,b:7001"}}),
+               kPassword);
+}
+
 // ----- URLs -----------------------------------------------------------------------------------
 
 TEST(ValkeyConfig, FromUrlReadsUserPasswordHostPortAndDatabase) {
@@ -1220,6 +1560,37 @@ TEST(ValkeyConfigFromEnv, UrlInTheEnvironmentDecidesTlsOverTheFile) {
                 "': is set but TLS is off; set VALKEY_TLS=true or use a valkeys:// URL");
 }
 
+TEST(ValkeyConfigFromEnv, UrlInTheEnvironmentDropsSeedNodesFromTheFile) {
+  CleanEnvironment environment;
+  const TempDir dir;
+  const auto file =
+      dir.write("a.env", "VALKEY_HOST=dev-a\nVALKEY_CLUSTER_NODES=dev-b:7001,dev-c:7002\n");
+  EXPECT_EQ(ValkeyConfig::from_env(file).cluster.seed_nodes,
+            (std::vector<std::string>{"dev-b:7001", "dev-c:7002"}));
+  // A URL names another server: the file's seed nodes would belong to the old one.
+  environment.set("VALKEY_URL", "valkey://prod-a.internal:7000");
+  const auto config = ValkeyConfig::from_env(file);
+  EXPECT_EQ(config.endpoint(), "prod-a.internal:7000");
+  EXPECT_TRUE(config.cluster.seed_nodes.empty());
+  environment.set("VALKEY_CLUSTER_NODES", "prod-b.internal:7001");
+  EXPECT_EQ(ValkeyConfig::from_env(file).cluster.seed_nodes,
+            (std::vector<std::string>{"prod-b.internal:7001"}));
+}
+
+TEST(ValkeyConfigFromEnv, NamesTheFileLineOfTheClusterModeInAClusterError) {
+  CleanEnvironment environment;
+  const TempDir dir;
+  const auto file = dir.write("a.env", "# cluster\nVALKEY_CLUSTER=false\n");
+  environment.set("VALKEY_READ_FROM", "replica");
+  EXPECT_EQ(config_error_of([&] { (void)ValkeyConfig::from_env(file); }),
+            "VALKEY_READ_FROM='replica': is refused with VALKEY_CLUSTER='false' (" + file.string() +
+                ":2); replica reads need the cluster client");
+  const auto nodes = dir.write("b.env", "VALKEY_CLUSTER_NODES=a:7000,,b:7001\n");
+  environment.set("VALKEY_READ_FROM", "primary");
+  EXPECT_EQ(config_error_of([&] { (void)ValkeyConfig::from_env(nodes); }),
+            nodes.string() + ":1: VALKEY_CLUSTER_NODES='a:7000,,b:7001': entry 2 is empty");
+}
+
 TEST(ValkeyConfigFromEnv, RejectsABadValueInTheFileNamingFileAndLine) {
   const CleanEnvironment environment;
   const TempDir dir;
@@ -1275,7 +1646,7 @@ TEST(ValkeyConfigFromEnv, RejectsABadValueInTheEnvironmentNamingTheVariable) {
 // ----- redaction ------------------------------------------------------------------------------
 
 TEST(ValkeyConfig, ToStringShowsEveryFieldOnOneLineAndHidesThePassword) {
-  const auto config = ValkeyConfig::from_variables(non_default_values());
+  const auto config = ValkeyConfig::from_variables(all_non_default_values());
   const auto text = config.to_string();
   EXPECT_LACKS(text, kPassword);
   EXPECT_CONTAINS(text, "password=***");
@@ -1294,7 +1665,7 @@ TEST(ValkeyConfig, ToStringShowsEveryFieldOnOneLineAndHidesThePassword) {
 }
 
 TEST(ValkeyConfig, ToStringShowsTheTlsFields) {
-  const auto config = ValkeyConfig::from_variables(non_default_values());
+  const auto config = ValkeyConfig::from_variables(all_non_default_values());
   EXPECT_CONTAINS(config.to_string(),
                   "tls.enabled=true tls.ca_file=" + tls_files().ca_file.string() +
                       " tls.ca_dir=" + tls_files().ca_dir.string() +
@@ -1309,9 +1680,10 @@ TEST(ValkeyConfig, ToStringShowsTheTlsFields) {
 
 TEST(ValkeyConfig, ToStringReadsBackThroughTheVariables) {
   // Everything but the password, which to_string() hides.
-  Variables values = non_default_values();
+  Variables values = all_non_default_values();
   values.erase("VALKEY_PASSWORD");
-  for (const ValkeyConfig& config : {ValkeyConfig{}, ValkeyConfig::from_variables(values)}) {
+  for (const ValkeyConfig& config : {ValkeyConfig{}, ValkeyConfig::from_variables(values),
+                                     ValkeyConfig::from_variables({{"VALKEY_DATABASE", "2"}})}) {
     const auto names = config_variable_names();
     const auto fields = fields_of(config);
     ASSERT_EQ(fields.size(), names.size());

@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace airport::cache {
 
@@ -110,6 +111,51 @@ struct TlsOptions {
   friend bool operator==(const TlsOptions&, const TlsOptions&) = default;
 };
 
+/// Whether the client speaks the cluster protocol. Env: VALKEY_CLUSTER.
+enum class ClusterMode {
+  /// The first node reached is asked whether cluster mode is on, and the answer decides.
+  /// Env: auto. The default.
+  Auto,
+  /// Always the cluster client. Env: true (or 1, yes, on).
+  On,
+  /// Always the standalone client, with no question asked. Env: false (or 0, no, off).
+  Off
+};
+
+/// Which nodes of a cluster serve reads. Writes always go to the primary of their slot.
+/// Env: VALKEY_READ_FROM.
+enum class ReadFrom {
+  /// The primary of the key's slot: a read sees every write acknowledged before it.
+  /// Env: primary. The default.
+  Primary,
+  /// Only a replica of the key's slot; a read may miss recent writes. Env: replica.
+  Replica,
+  /// A replica of the key's slot when one is reachable, else its primary; a read may miss
+  /// recent writes. Env: prefer-replica.
+  PreferReplica
+};
+
+/// Valkey Cluster. With the default mode (Auto) one node's address is enough, given by host
+/// and port or a URL (an ElastiCache configuration endpoint, say): the first node reached says
+/// whether cluster mode is on, and a cluster's other nodes are learnt from it.
+struct ClusterOptions {
+  /// Cluster client or standalone client: Auto asks the server, On and Off decide without
+  /// asking. Env: VALKEY_CLUSTER (auto, or a boolean). Default Auto.
+  ClusterMode mode = ClusterMode::Auto;
+  /// More nodes to start from besides host:port, each "host:port" as endpoint() writes it
+  /// (an IPv6 address in brackets: "[::1]:7000"). The host follows the rule of
+  /// ValkeyConfig::host; the port is required, 1-65535. Refused with mode Off.
+  /// Env: VALKEY_CLUSTER_NODES, comma-separated. Default none.
+  std::vector<std::string> seed_nodes;
+  /// Which nodes serve reads. Anything but Primary may read stale data, and is refused with
+  /// mode Off: replica reads need the cluster client. With Auto it applies if the server
+  /// turns out to be a cluster. Env: VALKEY_READ_FROM (primary, replica, prefer-replica).
+  /// Default Primary.
+  ReadFrom read_from = ReadFrom::Primary;
+
+  friend bool operator==(const ClusterOptions&, const ClusterOptions&) = default;
+};
+
 /// Every setting of the library. Defaults follow the original workshop where it had one.
 /// Build one by hand, or with from_env() / from_url(); call validate() before use (the client
 /// and the CacheManager do).
@@ -124,7 +170,10 @@ struct ValkeyConfig {
   std::string username;
   /// Password for AUTH; never printed. Env: VALKEY_PASSWORD.
   Secret password;
-  /// Logical database selected after connecting, >= 0. Env: VALKEY_DATABASE. Default 0.
+  /// Logical database selected after connecting, >= 0. A cluster has only database 0, so
+  /// anything else is refused with cluster.mode On. With Auto it passes validation, and the
+  /// client refuses it at connect time if the server turns out to be a cluster.
+  /// Env: VALKEY_DATABASE. Default 0.
   int database = 0;
   /// CacheManager: the longest one cache operation may take, retries included; the manager's
   /// connections also use it as their socket and connect timeout when it is shorter.
@@ -177,12 +226,15 @@ struct ValkeyConfig {
   LogLevel log_level = LogLevel::Info;
   /// TLS to the server. Env: VALKEY_TLS and VALKEY_TLS_*; valkeys:// and rediss:// URLs.
   TlsOptions tls{};
+  /// Valkey Cluster. Env: VALKEY_CLUSTER, VALKEY_CLUSTER_NODES, VALKEY_READ_FROM.
+  ClusterOptions cluster{};
 
   /// Reads the VALKEY_* environment variables over the defaults. A .env file is read first if
   /// it exists: `env_file` when given, else $VALKEY_ENV_FILE, else ./.env (only the last may be
   /// missing). Real environment variables win over the file. Within each source VALKEY_URL, when
-  /// set, fills all connection fields and tls.enabled first and the individual variables then
-  /// override it.
+  /// set, fills all connection fields and tls.enabled first, and empties cluster.seed_nodes, so
+  /// that no address from a lower source mixes with it; the individual variables then override
+  /// it.
   /// Validates the result. Throws ConfigError naming the variable (or file:line) and the value,
   /// never the password.
   [[nodiscard]] static ValkeyConfig from_env(
@@ -200,8 +252,9 @@ struct ValkeyConfig {
   /// database as written; a password before the '@' shows as "***".
   [[nodiscard]] static ValkeyConfig from_url(std::string_view url);
 
-  /// Throws ConfigError naming the first invalid field and its value. Looks at the file system
-  /// for the TLS files and CA directory (exist, right kind, readable); nothing else.
+  /// Throws ConfigError naming the first invalid field and its value, or both fields of a
+  /// combination refused (database other than 0 with cluster.mode On, say). Looks at the file
+  /// system for the TLS files and CA directory (exist, right kind, readable); nothing else.
   void validate() const;
 
   /// "host:port", for messages and logs.
