@@ -118,6 +118,9 @@ class TlsContext {
     if (!context)
       throw ConnectionError("TLS: cannot create an SSL_CTX: " + take_openssl_reason());
     SSL_CTX_set_min_proto_version(context.get(), TLS1_2_VERSION);
+    // Take whatever the socket holds in one read, rather than a record header and then its
+    // body: one syscall fewer per reply.
+    SSL_CTX_set_read_ahead(context.get(), 1);
     SSL_CTX_set_mode(context.get(), SSL_MODE_ENABLE_PARTIAL_WRITE |
                                         SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_AUTO_RETRY);
     if (!options_.ca_file.empty() || !options_.ca_dir.empty()) {
@@ -275,7 +278,15 @@ class TlsTransport final : public PolledTransport {
     for (;;) {
       if (failed_ || !ssl_)
         return {IoStatus::Closed, 0, "connection closed"};
-      // Read first: a record may already be decrypted and waiting, which poll() cannot see.
+      // Wait first, as plaintext does (a reply is rarely there right after its command), unless
+      // OpenSSL already holds bytes, which poll() cannot see.
+      if (SSL_has_pending(ssl_.get()) == 0) {
+        if (IoResult ready = wait_ready(tcp_->native_handle(), POLLIN, deadline, cancel_fd);
+            ready.status != IoStatus::Ok) {
+          failed_ = true;
+          return ready;
+        }
+      }
       ERR_clear_error();
       const int n =
           SSL_read(ssl_.get(), buffer, static_cast<int>(std::min<std::size_t>(size, INT_MAX)));
@@ -297,7 +308,7 @@ class TlsTransport final : public PolledTransport {
   }
 
   [[nodiscard]] bool has_buffered_input() const noexcept override {
-    return ssl_ && SSL_pending(ssl_.get()) > 0;
+    return ssl_ && SSL_has_pending(ssl_.get()) == 1;
   }
 
   [[nodiscard]] bool resumed_session() const noexcept override {
