@@ -1,5 +1,6 @@
-// The benchmark runner: starts one server for the whole run on a free loopback port, fills it
-// with the hot keys, runs every registered benchmark and stops the server at the end.
+// The benchmark runner: starts one server for the whole run on a free loopback port, with a TLS
+// port next to it, fills it with the hot keys, runs every registered benchmark and stops the
+// server at the end.
 #include <hiredis/hiredis.h>
 
 #include <benchmark/benchmark.h>
@@ -13,11 +14,25 @@
 #include <stdexcept>
 
 #include "bench_support.hpp"
+#include "support/tls_certificates.hpp"
 
 namespace airport::cache::bench {
 namespace {
 
 testing::ServerProcess* current_server = nullptr;
+std::string tls_unavailable;  // why the server has no TLS port; empty when it has one
+
+// The server's certificate: the usual names, and a wildcard for never used names (see
+// kTlsWildcardDomain).
+testing::TlsServerFiles bench_server_files(testing::TlsCertificates& certificates) {
+  const testing::CertificateFiles files = certificates.issue_server_certificate(
+      "bench-server",
+      {"DNS:localhost", "IP:127.0.0.1", "DNS:*." + std::string{kTlsWildcardDomain}});
+  return {.cert_file = files.certificate,
+          .key_file = files.key,
+          .ca_file = certificates.ca_certificate(),
+          .require_client_certificate = false};
+}
 
 // Writes every hot key in pipelined batches over a plain hiredis connection, so that the data
 // the benchmarks read does not depend on the code under test.
@@ -74,6 +89,15 @@ testing::ServerProcess& server() {
 
 ValkeyConfig quiet_config() {
   ValkeyConfig config = server().config();
+  config.health_check_interval = std::chrono::hours{1};
+  config.log_level = LogLevel::Off;
+  return config;
+}
+
+ValkeyConfig quiet_tls_config() {
+  if (!tls_unavailable.empty())
+    throw std::runtime_error("bench: the server has no TLS port: " + tls_unavailable);
+  ValkeyConfig config = server().tls_config();
   config.health_check_interval = std::chrono::hours{1};
   config.log_level = LogLevel::Off;
   return config;
@@ -182,15 +206,36 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv))
     return 1;
+  namespace testing = airport::cache::testing;
+  using airport::cache::bench::tls_unavailable;
   try {
+    // Declared before the server, so that the certificate files outlive it; both are removed
+    // when main() returns or throws.
+    std::optional<testing::TlsCertificates> certificates;
     // Constructed on the main thread, which outlives it (ServerProcess uses PR_SET_PDEATHSIG).
-    airport::cache::testing::ServerProcess process;
+    std::optional<testing::ServerProcess> server_process;
+    try {
+      certificates.emplace();
+      server_process.emplace(
+          testing::ServerOptions{.tls = airport::cache::bench::bench_server_files(*certificates)});
+    } catch (const std::exception& error) {
+      // No openssl CLI, or a server built without TLS: the TLS benchmarks report this, the
+      // others run as before.
+      tls_unavailable = error.what();
+      std::cerr << "bench: no TLS port, the TLS benchmarks will fail: " << tls_unavailable << '\n';
+      server_process.emplace();
+    }
+    testing::ServerProcess& process = *server_process;
     airport::cache::bench::current_server = &process;
     airport::cache::bench::fill_hot_keys(process);
     benchmark::AddCustomContext("server_binary", process.binary());
     benchmark::AddCustomContext("server_version", airport::cache::bench::server_version(process));
     benchmark::AddCustomContext("server_endpoint",
                                 process.host() + ":" + std::to_string(process.port()));
+    benchmark::AddCustomContext("server_tls_endpoint",
+                                tls_unavailable.empty()
+                                    ? process.host() + ":" + std::to_string(process.tls_port())
+                                    : "none: " + tls_unavailable);
     benchmark::AddCustomContext("hot_keys", std::to_string(airport::cache::bench::kHotKeyCount));
     benchmark::AddCustomContext("value_bytes",
                                 std::to_string(airport::cache::bench::value_100().size()));

@@ -1,5 +1,6 @@
 // Shared set-up of the benchmark suite: the one server the whole run uses (started by
-// bench_main.cpp), configs and loggers that keep the measurements quiet, and realistic keys.
+// bench_main.cpp, plaintext and TLS), configs and loggers that keep the measurements quiet, and
+// realistic keys.
 #pragma once
 
 #include <airport/cache/config.hpp>
@@ -13,6 +14,7 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "support/server.hpp"
@@ -25,12 +27,22 @@ namespace airport::cache::bench {
 inline constexpr std::size_t kHotKeyCount = 10'000;
 
 /// The server of this run: a real redis-server / valkey-server on a free loopback port, started
-/// once in main() and stopped when the run ends.
+/// once in main() and stopped when the run ends. It also listens with TLS on a second port
+/// (tls_port()), with a throwaway CA and certificate made at start and removed at the end, unless
+/// the binary lacks TLS support.
 [[nodiscard]] testing::ServerProcess& server();
 
 /// A config for this run's server that keeps background work out of the measurements: a health
 /// check once an hour and the library's own logging off.
 [[nodiscard]] ValkeyConfig quiet_config();
+
+/// quiet_config() for the server's TLS port, verifying its certificate against the run's CA.
+/// Throws std::runtime_error saying why when the server has no TLS port.
+[[nodiscard]] ValkeyConfig quiet_tls_config();
+
+/// The server's certificate is valid for localhost, 127.0.0.1 and *.<this domain>: a connection
+/// can verify a name that no earlier connection used, and so get no session to resume.
+inline constexpr std::string_view kTlsWildcardDomain = "bench.airport.test";
 
 /// A logger at level off, for CacheManagerOptions / ClientOptions.
 [[nodiscard]] std::shared_ptr<spdlog::logger> quiet_logger();

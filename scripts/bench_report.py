@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Turns one run of airport_cache_bench (Google Benchmark JSON, aggregates only) and the memory
 probe's output into docs/benchmarks.md: every benchmark's median time and throughput, each
-layer's ratio to the raw hiredis baseline of the same run, and a PASS/MISS verdict per target.
+layer's ratio to the raw hiredis baseline of the same run, TLS against plaintext on the same
+server, and a PASS/MISS verdict per target.
 
     scripts/bench_report.py --bench build/release/bench.json \
         --memory build/release/bench_memory.json --out docs/benchmarks.md
@@ -61,6 +62,22 @@ PAIRED_MANAGER_GET = "BM_Paired_ManagerGetHit/real_time"
 PAIRED_MANAGER_SET = "BM_Paired_ManagerSet/real_time"
 PAIRED_COMPUTE = "BM_Paired_GetOrComputeHit/real_time"
 PAIRED_MGET = "BM_Paired_Mget100/real_time"
+TLS_GET = "BM_Tls_Get/real_time"
+TLS_PIPELINE = "BM_Tls_Pipeline100Set/real_time"
+CONNECT_PLAIN = "BM_Client_ConnectPlain/real_time"
+CONNECT_FULL = "BM_Tls_ConnectFull/real_time"
+CONNECT_RESUMED = "BM_Tls_ConnectResumed/real_time"
+PAIRED_TLS_GET = "BM_Paired_TlsGet/real_time"
+PAIRED_TLS_PIPELINE = "BM_Paired_TlsPipeline100Set/real_time"
+PAIRED_TLS_CONNECT = "BM_Paired_TlsConnect/real_time"
+REDIS_BENCHMARK_TLS = "BM_RedisBenchmark_TlsGet/iterations:1/manual_time"
+REDIS_BENCHMARK_PLAIN = "BM_RedisBenchmark_PlainGet/iterations:1/manual_time"
+
+# The TLS targets, by name: the TLS section repeats their verdicts.
+TLS_GET_TARGET = "ValkeyClient GET over TLS ≥ 0.80 × plaintext ValkeyClient GET"
+TLS_PIPELINE_TARGET = "ValkeyClient Pipeline of 100 SET over TLS ≥ 0.70 × plaintext"
+TLS_RESUME_TARGET = "TLS connection with a resumed session ≥ 2 × faster than a full handshake"
+TLS_CEILING_TARGET = "ValkeyClient GET over TLS vs redis-benchmark --tls GET (the ceiling)"
 
 # (run_name, layer, baseline) of the paired benchmarks, in print order.
 PAIRS = [
@@ -71,6 +88,11 @@ PAIRS = [
     (PAIRED_MANAGER_GET, "CacheManager GET hit", "raw hiredis GET"),
     (PAIRED_MANAGER_SET, "CacheManager SET (TTL + write-through)", "raw hiredis SET (no TTL)"),
     (PAIRED_COMPUTE, "CacheManager get_or_compute hit", "CacheManager GET hit"),
+    (PAIRED_TLS_GET, "ValkeyClient GET over TLS", "ValkeyClient GET, plaintext"),
+    (PAIRED_TLS_PIPELINE, "ValkeyClient Pipeline of 100 SET over TLS",
+     "the same, plaintext"),
+    (PAIRED_TLS_CONNECT, "open + close a connection, resumed TLS session",
+     "the same, full TLS handshake"),
 ]
 
 
@@ -79,8 +101,9 @@ class Row:
     section: str
     run_name: str
     label: str
-    baseline: str | None = None  # run_name of the raw hiredis benchmark it is compared with
-    unit: str = "op"  # what one iteration is: "op", or "batch of 100"
+    baseline: str | None = None  # run_name of the benchmark it is compared with (raw hiredis,
+    # or for TLS rows the plaintext one)
+    unit: str = "op"  # what one iteration is: "op", "batch of 100", "connection", ...
 
 
 ROWS = [
@@ -104,6 +127,15 @@ ROWS = [
     Row("CacheManager", MANAGER_TYPED, "get<T>, ~1.5 KiB JSON object", RAW_GET),
     Row("CacheManager", MANAGER_OPEN, "GET, breaker open (fallback hit, no network)", RAW_GET),
     Row("CacheManager", MANAGER_OPEN_LATENCY, "GET, breaker open, each call timed", RAW_GET),
+    Row("TLS", TLS_GET, "GET 100 B over TLS", CLIENT_GET),
+    Row("TLS", TLS_PIPELINE, "Pipeline of 100 SET over TLS", CLIENT_PIPELINE, "batch of 100"),
+    Row("TLS", CONNECT_PLAIN, "open + close a connection, plaintext", None, "connection"),
+    Row("TLS", CONNECT_FULL, "open + close, full TLS handshake", CONNECT_PLAIN, "connection"),
+    Row("TLS", CONNECT_RESUMED, "open + close, resumed TLS session", CONNECT_FULL, "connection"),
+    Row("TLS", REDIS_BENCHMARK_TLS, "redis-benchmark --tls GET, 1 client, no pipelining", None,
+        "run of 10k GETs"),
+    Row("TLS", REDIS_BENCHMARK_PLAIN, "redis-benchmark GET, plaintext, 1 client", None,
+        "run of 10k GETs"),
     Row("FallbackCache (100k entries, 100 B values)", FALLBACK_GET.format(1000, 1),
         "get, hot set of 1k keys, 1 thread"),
     Row("FallbackCache (100k entries, 100 B values)", FALLBACK_GET.format(1000, 2),
@@ -177,7 +209,7 @@ def load_results(path: str) -> tuple[dict, dict[str, Result]]:
             by_run[run][kind] = entry
     results: dict[str, Result] = {}
     for run, parts in by_run.items():
-        wall = "/real_time" in run
+        wall = "/real_time" in run or "/manual_time" in run
         basis = "real_time" if wall else "cpu_time"
         if "error" in parts and "median" not in parts:
             entry = parts["error"]
@@ -351,6 +383,22 @@ def build_targets(results: dict[str, Result], memory: list[dict],
                  RAW_GET, 0.95)
     ratio_target("ValkeyClient Pipeline of 100 SET ≥ 0.95 × raw hiredis pipelining",
                  PAIRED_PIPELINE, CLIENT_PIPELINE, RAW_PIPELINE, 0.95)
+    ratio_target(TLS_GET_TARGET, PAIRED_TLS_GET, TLS_GET, CLIENT_GET, 0.80)
+    ratio_target(TLS_PIPELINE_TARGET, PAIRED_TLS_PIPELINE, TLS_PIPELINE, CLIENT_PIPELINE, 0.70)
+    ratio_target(TLS_RESUME_TARGET, PAIRED_TLS_CONNECT, CONNECT_RESUMED, CONNECT_FULL, 2.0)
+    tls_get, ceiling, plain_ceiling = get(TLS_GET), get(REDIS_BENCHMARK_TLS), \
+        get(REDIS_BENCHMARK_PLAIN)
+    if tls_get and ceiling and ceiling.items_per_second:
+        measured = (f"{tls_get.ops_per_second / ceiling.items_per_second:.2f}× of the ceiling "
+                    f"({fmt_rate(tls_get.ops_per_second)}/s vs "
+                    f"{fmt_rate(ceiling.items_per_second)}/s, run apart)")
+        if plain_ceiling and plain_ceiling.items_per_second:
+            measured += (f"; redis-benchmark itself over TLS: "
+                         f"{ceiling.items_per_second / plain_ceiling.items_per_second:.2f}× of "
+                         "its plaintext rate")
+        verdicts.append(Verdict(TLS_CEILING_TARGET, measured, "INFO"))
+    else:
+        verdicts.append(Verdict(TLS_CEILING_TARGET, "not measured", "N/A"))
 
     one, two, four = get(POOL.format(1)), get(POOL.format(2)), get(POOL.format(4))
     work1, work2 = get(MACHINE_WORK.format(1)), get(MACHINE_WORK.format(2))
@@ -578,6 +626,8 @@ def render(context: dict, results: dict[str, Result], memory: list[dict],
                        f"{c['ratio_mean']:.3f}× |")
         out.append("")
 
+    out.extend(tls_section(context, results, verdicts))
+
     # Thread scaling of the shared client
     pool = [(n, results.get(POOL.format(n))) for n in (1, 2, 4)]
     pool = [(n, r) for n, r in pool if r and not r.error]
@@ -611,7 +661,8 @@ def render(context: dict, results: dict[str, Result], memory: list[dict],
     out.append("Median over the repetitions. *time/iter* is wall-clock time for network and "
                "multi-threaded rows (for threads: wall time ÷ all threads' operations, so "
                "*iter/s* is the total), CPU time otherwise. *vs raw* is the throughput ratio to "
-               "the raw hiredis row it names (above 1 is faster), from benchmarks run apart: "
+               "the row it names (raw hiredis; for TLS rows the plaintext or full-handshake "
+               "one; above 1 is faster), from benchmarks run apart: "
                "it carries their noise (*CV*, the spread over the repetitions); the paired "
                "table above is the one to read for layer overheads.")
     out.append("")
@@ -707,7 +758,132 @@ def base_label(run_name: str | None) -> str:
         RAW_GET_MISS: "raw GET miss",
         RAW_SET: "raw SET",
         RAW_PIPELINE: "raw pipeline",
+        CLIENT_GET: "plaintext GET",
+        CLIENT_PIPELINE: "plaintext pipeline",
+        CONNECT_PLAIN: "plaintext connect",
+        CONNECT_FULL: "full handshake",
     }.get(run_name or "", "raw")
+
+
+def openssl_version() -> str:
+    """"OpenSSL 3.0.19 27 Jan 2026": the library's version as the CLI reports it."""
+    try:
+        out = subprocess.run(["openssl", "version"], capture_output=True, text=True, check=True,
+                             timeout=10).stdout.strip()
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        return "unknown"
+    if "(Library: " in out:
+        out = out.split("(Library: ", 1)[1].rstrip(")")
+    return out or "unknown"
+
+
+def tls_section(context: dict, results: dict[str, Result], verdicts: list[Verdict]) -> list[str]:
+    """The TLS section: the TLS targets against plaintext, the handshake costs, the ceiling."""
+    def get(run: str) -> Result | None:
+        found = results.get(run)
+        return found if found and found.error is None and found.ns > 0 else None
+
+    runs = [TLS_GET, TLS_PIPELINE, CONNECT_FULL, CONNECT_RESUMED, PAIRED_TLS_GET,
+            PAIRED_TLS_PIPELINE, PAIRED_TLS_CONNECT, REDIS_BENCHMARK_TLS]
+    if not any(run in results for run in runs):
+        return []
+    out = ["## TLS", ""]
+    endpoint = context.get("server_tls_endpoint", "?")
+    out.append(f"The same server process listens with TLS on a second port ({endpoint}), so "
+               "plaintext and TLS rows hit one server. Its certificate (EC P-256) comes from a "
+               "throwaway CA made at the start of the run and removed at its end; the library "
+               "verifies the chain and the name on every handshake. Both sides use "
+               f"{openssl_version()} (`openssl version`). The targets use the paired "
+               "benchmarks (both calls of a pair run back to back, see the paired table above); "
+               "a connection row is one `Connection::open` (TCP connect, TLS handshake, one "
+               "round trip of INFO server) and its close. *Full*: every connection verifies a "
+               "server name no earlier connection used (under a wildcard of the certificate), so "
+               "the library has no session to offer; *resumed*: every connection resumes the "
+               "session (TLS 1.3 ticket) of the one before. Each connection checks which of the "
+               "two it really got.")
+    out.append("")
+    by_target = {v.target: v for v in verdicts}
+    out.append("| Target | TLS | baseline | ratio | Verdict |")
+    out.append("| --- | --- | --- | --- | --- |")
+    for target, paired, layer, base in [
+            (TLS_GET_TARGET, PAIRED_TLS_GET, TLS_GET, CLIENT_GET),
+            (TLS_PIPELINE_TARGET, PAIRED_TLS_PIPELINE, TLS_PIPELINE, CLIENT_PIPELINE),
+            (TLS_RESUME_TARGET, PAIRED_TLS_CONNECT, CONNECT_RESUMED, CONNECT_FULL)]:
+        verdict = by_target.get(target, Verdict(target, "not measured", "N/A")).verdict
+        verdict = f"**{verdict}**" if verdict == "MISS" else verdict
+        pair, a, b = get(paired), get(layer), get(base)
+        if pair and "ratio_p50" in pair.counters:
+            c = pair.counters
+            out.append(f"| {target} | {fmt_ns(c['layer_p50_ns'])} | {fmt_ns(c['base_p50_ns'])} | "
+                       f"{c['ratio_p50']:.2f}× paired median | {verdict} |")
+        elif a and b:
+            out.append(f"| {target} | {fmt_ns(a.ns)} | {fmt_ns(b.ns)} | {b.ns / a.ns:.2f}× run "
+                       f"apart | {verdict} |")
+        else:
+            out.append(f"| {target} | – | – | – | {verdict} |")
+    out.append("")
+
+    apart = []
+    tls_get, plain_get = get(TLS_GET), get(CLIENT_GET)
+    if tls_get and plain_get:
+        apart.append(f"GET {fmt_rate(tls_get.ops_per_second)}/s over TLS vs "
+                     f"{fmt_rate(plain_get.ops_per_second)}/s plaintext "
+                     f"({plain_get.ns / tls_get.ns:.2f}×)")
+    tls_pipe, plain_pipe = get(TLS_PIPELINE), get(CLIENT_PIPELINE)
+    if tls_pipe and plain_pipe:
+        apart.append(f"Pipeline of 100 SET {fmt_ns(tls_pipe.ns)} vs {fmt_ns(plain_pipe.ns)} "
+                     f"({plain_pipe.ns / tls_pipe.ns:.2f}×)")
+    plain, full, resumed = get(CONNECT_PLAIN), get(CONNECT_FULL), get(CONNECT_RESUMED)
+    connects = [f"{name} {fmt_ns(r.ns)}" for name, r in
+                [("plaintext", plain), ("full TLS handshake", full), ("resumed", resumed)] if r]
+    if connects:
+        text = "open + close a connection: " + ", ".join(connects)
+        if full and resumed:
+            text += f" (resumed {full.ns / resumed.ns:.2f}× faster than full)"
+        apart.append(text)
+    if apart:
+        out.append("Run apart (each benchmark on its own, medians; noisier than the paired "
+                   "ratios): " + "; ".join(apart) + ".")
+        out.append("")
+    if tls_get and plain_get and "server_cpu_us_per_op" in tls_get.counters \
+            and "server_cpu_us_per_op" in plain_get.counters:
+        out.append(f"Server CPU per GET: {tls_get.counters['server_cpu_us_per_op']:.1f} µs over "
+                   f"TLS, {plain_get.counters['server_cpu_us_per_op']:.1f} µs plaintext (the "
+                   "server is single-threaded and shares the CPUs with the client).")
+        out.append("")
+
+    ceiling, plain_ceiling = get(REDIS_BENCHMARK_TLS), get(REDIS_BENCHMARK_PLAIN)
+    for run, what in [(REDIS_BENCHMARK_TLS, "redis-benchmark --tls"),
+                      (REDIS_BENCHMARK_PLAIN, "redis-benchmark (plaintext)")]:
+        failed = results.get(run)
+        if failed and failed.error:
+            out.append(f"{what}: not measured ({failed.error}).")
+            out.append("")
+    if ceiling and ceiling.items_per_second:
+        text = (f"Ceiling: `redis-benchmark --tls -c 1 -P 1`, GETs of one 100-byte key on the same "
+                f"TLS port, {ceiling.repetitions} runs of 10k GETs interleaved with the rows above "
+                f"(its own timing, run apart): {fmt_rate(ceiling.items_per_second)}/s "
+                f"({fmt_ns(1e9 / ceiling.items_per_second)} per GET)")
+        if plain_ceiling and plain_ceiling.items_per_second:
+            text += (f"; plaintext {fmt_rate(plain_ceiling.items_per_second)}/s, so over TLS "
+                     f"redis-benchmark keeps "
+                     f"{ceiling.items_per_second / plain_ceiling.items_per_second:.2f}× of its "
+                     "plaintext rate")
+        text += "."
+        if tls_get:
+            share = tls_get.ops_per_second / ceiling.items_per_second
+            text += (f" ValkeyClient GET over TLS runs at {share:.2f}× of redis-benchmark's "
+                     "TLS rate")
+            if plain_get and plain_ceiling and plain_ceiling.items_per_second:
+                plain_share = plain_get.ops_per_second / plain_ceiling.items_per_second
+                text += f" (plaintext: {plain_share:.2f}×)"
+            text += "."
+            if share >= 1:
+                text += (" redis-benchmark is no faster than this client here, so the figure "
+                         "to compare is its TLS-to-plaintext ratio, not its rate.")
+        out.append(text)
+        out.append("")
+    return out
 
 
 def noise_notes(results: dict[str, Result]) -> list[str]:
@@ -715,7 +891,7 @@ def noise_notes(results: dict[str, Result]) -> list[str]:
     paired_names = {run for run, _, _ in PAIRS}
 
     def is_network(run: str) -> bool:
-        return (run.startswith(("BM_Raw", "BM_Client")) or
+        return (run.startswith(("BM_Raw", "BM_Client", "BM_Tls", "BM_RedisBenchmark")) or
                 (run.startswith("BM_Manager") and "BreakerOpen" not in run))
 
     measured = [r for r in results.values() if r.cv is not None and r.run_name not in paired_names]
