@@ -311,6 +311,12 @@ ServerProcess::ServerProcess(ServerOptions options)
           tls_port_ = pick_free_port();
         } while (tls_port_ == port_);
       }
+      if (options_.cluster) {
+        // The default bus port, port + 10000, may be taken or above 65535.
+        do {
+          cluster_port_ = pick_free_port();
+        } while (cluster_port_ == port_ || cluster_port_ == tls_port_);
+      }
       if (launch()) {
         return;
       }
@@ -374,6 +380,12 @@ std::vector<std::string> ServerProcess::command_line() const {
                              options_.tls->ca_file.string(), "--tls-auth-clients",
                              options_.tls->require_client_certificate ? "yes" : "no"});
   }
+  if (options_.cluster) {
+    args.insert(args.end(),
+                {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                 "--cluster-node-timeout", std::to_string(options_.cluster->node_timeout.count()),
+                 "--cluster-port", std::to_string(cluster_port_)});
+  }
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   return args;
 }
@@ -404,8 +416,10 @@ bool ServerProcess::launch() {
       },
       kReadyDeadline, 10ms);
 
-  const std::string where = binary_ + " on " + host_ + ":" + std::to_string(port_) +
-                            (options_.tls ? " (TLS on " + std::to_string(tls_port_) + ")" : "");
+  const std::string where =
+      binary_ + " on " + host_ + ":" + std::to_string(port_) +
+      (options_.tls ? " (TLS on " + std::to_string(tls_port_) + ")" : "") +
+      (options_.cluster ? " (cluster bus on " + std::to_string(cluster_port_) + ")" : "");
   const std::string lacks_tls = "ServerProcess: " + binary_ +
                                 " lacks TLS support, which ServerOptions::tls needs: use a server "
                                 "built with TLS (Debian's redis-server is), e.g. through "
@@ -414,6 +428,14 @@ bool ServerProcess::launch() {
     const std::string startup_log = read_file_from(log_path, log_offset);
     if (startup_log.find("Address already in use") != std::string::npos) {
       return false;
+    }
+    if (options_.cluster && startup_log.find("Bad directive") != std::string::npos &&
+        startup_log.find("'cluster-") != std::string::npos) {
+      throw std::runtime_error("ServerProcess: " + binary_ +
+                               " lacks the cluster support that ServerOptions::cluster needs "
+                               "(cluster mode with --cluster-port: Redis >= 7.0 or Valkey); "
+                               "last 20 lines of " +
+                               log_path.string() + ":\n" + log_tail());
     }
     if (options_.tls && log_says_tls_is_missing(startup_log)) {
       throw std::runtime_error(lacks_tls + "; it " + describe_status(status) +
@@ -522,6 +544,8 @@ void ServerProcess::restart() {
     throw std::runtime_error(
         "ServerProcess::restart: port " + std::to_string(port_) +
         (options_.tls ? " or TLS port " + std::to_string(tls_port_) : std::string{}) +
+        (options_.cluster ? " or cluster bus port " + std::to_string(cluster_port_)
+                          : std::string{}) +
         " was taken by another process; last 20 lines of server.log:\n" + log_tail());
   }
 }

@@ -7,6 +7,7 @@
 #include <airport/cache/config.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -36,6 +37,14 @@ struct TlsServerFiles {
   bool require_client_certificate = false;
 };
 
+/// Cluster mode (--cluster-enabled yes), as ClusterProcess starts its nodes. The node keeps its
+/// identity in nodes.conf in its directory, so restart() brings the same node back.
+struct ClusterNodeOptions {
+  /// --cluster-node-timeout: how long a node may be unreachable before the others flag it as
+  /// failing, and so the floor of a failover's duration. Default 1 s (the server's is 15 s).
+  std::chrono::milliseconds node_timeout{1000};
+};
+
 /// How to start the server. Every member has an initializer so that designated initializers
 /// (`ServerOptions{.requirepass = "x"}`) compile warning-free under -Wextra.
 struct ServerOptions {
@@ -48,6 +57,10 @@ struct ServerOptions {
   /// When set, the server also listens with TLS on a second free port (tls_port()). The
   /// plaintext port stays open for client() and for the readiness PING: hiredis 0.14 has no TLS.
   std::optional<TlsServerFiles> tls{};
+  /// When set, the server runs as a cluster node, with its cluster bus on a second free port
+  /// (cluster_port(); --cluster-port, so Redis >= 7.0 or Valkey). A binary that cannot is a
+  /// failure that says so.
+  std::optional<ClusterNodeOptions> cluster{};
 };
 
 /// One server process. The binary is $AIRPORT_CACHE_SERVER_BIN when set, else valkey-server on
@@ -73,6 +86,8 @@ class ServerProcess {
   [[nodiscard]] int port() const { return port_; }
   /// The TLS port, 0 when ServerOptions::tls was not set.
   [[nodiscard]] int tls_port() const { return tls_port_; }
+  /// The cluster bus port, 0 when ServerOptions::cluster was not set.
+  [[nodiscard]] int cluster_port() const { return cluster_port_; }
   /// The pid of the current (or last) process, still valid after it was reaped.
   [[nodiscard]] pid_t pid() const { return pid_.load(); }
   /// Full path of the server binary.
@@ -129,6 +144,7 @@ class ServerProcess {
   std::string host_ = "127.0.0.1";
   int port_ = 0;
   int tls_port_ = 0;
+  int cluster_port_ = 0;
   std::string binary_;
   bool debug_command_ = false;
   std::filesystem::path dir_;
