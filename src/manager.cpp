@@ -17,6 +17,7 @@
 #include "airport/cache/fallback_cache.hpp"
 #include "airport/cache/logging.hpp"
 #include "airport/cache/patterns/lock.hpp"
+#include "airport/cache/cluster_client.hpp"
 #include "airport/cache/valkey_client.hpp"
 #include "invalidation_journal.hpp"
 #include "log_limiter.hpp"
@@ -473,7 +474,8 @@ CacheManager::CacheManager(ValkeyConfig config, CacheManagerOptions options)
         impl.breaker.expire_open_period();
     };
   }
-  impl.client = std::make_shared<ValkeyClient>(client_config(impl.config), client_options);
+  // A ClusterClient or a ValkeyClient, as VALKEY_CLUSTER says or the server answers.
+  impl.client = make_client(client_config(impl.config), client_options);
 }
 
 CacheManager::CacheManager(std::shared_ptr<Client> client, ValkeyConfig config,

@@ -1,0 +1,741 @@
+#include "airport/cache/cluster_client.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/logger.h>
+
+#include "airport/cache/cluster_slot.hpp"
+#include "airport/cache/deadline.hpp"
+#include "airport/cache/errors.hpp"
+#include "airport/cache/logging.hpp"
+#include "connection.hpp"
+
+namespace airport::cache {
+namespace {
+
+using Steady = std::chrono::steady_clock;
+using Argv = std::vector<std::string_view>;
+
+// Redirects one call may follow before it gives up: a slot moves once, maybe twice, in a
+// resharding; more means the cluster disagrees with itself.
+constexpr int max_redirects = 5;
+// The least time between two full topology reads: a burst of MOVED starts one.
+constexpr auto refresh_interval = std::chrono::milliseconds{100};
+
+bool equals_upper(std::string_view text, std::string_view upper) {
+  return text.size() == upper.size() &&
+         std::equal(text.begin(), text.end(), upper.begin(), [](char a, char b) {
+           return (a >= 'a' && a <= 'z' ? static_cast<char>(a - 32) : a) == b;
+         });
+}
+
+bool is_one_of(std::string_view command, std::initializer_list<std::string_view> names) {
+  return std::any_of(names.begin(), names.end(),
+                     [&](std::string_view name) { return equals_upper(command, name); });
+}
+
+// Commands whose every argument is a key, and which can be split by slot.
+bool is_split_by_key(std::string_view command) {
+  return is_one_of(command, {"MGET", "DEL", "UNLINK", "EXISTS", "TOUCH"});
+}
+
+bool is_keyless(std::string_view command) {
+  return is_one_of(command,
+                   {"PING",     "INFO",    "PUBLISH",   "ECHO",   "TIME",    "SCRIPT",   "CLIENT",
+                    "CONFIG",   "CLUSTER", "COMMAND",   "MULTI",  "EXEC",    "DISCARD",  "ASKING",
+                    "READONLY", "WAIT",    "RANDOMKEY", "DBSIZE", "FLUSHDB", "FLUSHALL", "UNWATCH",
+                    "RESET",    "HELLO",   "AUTH",      "SELECT"});
+}
+
+// The keys of one command, as the cluster routes it.
+std::vector<std::string_view> keys_of(const Argv& argv) {
+  std::vector<std::string_view> keys;
+  if (argv.size() < 2 || is_keyless(argv[0]))
+    return keys;
+  const std::string_view name = argv[0];
+  if (is_split_by_key(name) || equals_upper(name, "WATCH")) {
+    keys.assign(argv.begin() + 1, argv.end());
+  } else if (is_one_of(name, {"MSET", "MSETNX"})) {
+    for (std::size_t i = 1; i < argv.size(); i += 2)
+      keys.push_back(argv[i]);
+  } else if (is_one_of(name, {"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"})) {
+    std::size_t count = 0;
+    if (argv.size() >= 3)
+      std::from_chars(argv[2].data(), argv[2].data() + argv[2].size(), count);
+    for (std::size_t i = 3; i < argv.size() && i < 3 + count; ++i)
+      keys.push_back(argv[i]);
+  } else if (equals_upper(name, "BITOP")) {
+    keys.assign(
+        argv.begin() + std::min<std::ptrdiff_t>(2, static_cast<std::ptrdiff_t>(argv.size())),
+        argv.end());
+  } else {
+    keys.push_back(argv[1]);
+  }
+  return keys;
+}
+
+// The one slot of `keys`, or std::invalid_argument naming them when they span several.
+std::optional<std::uint16_t> single_slot(std::string_view caller,
+                                         const std::vector<std::string_view>& keys) {
+  if (keys.empty())
+    return std::nullopt;
+  const std::uint16_t slot = cluster_slot(keys.front());
+  for (const auto key : keys) {
+    if (cluster_slot(key) != slot) {
+      std::string names;
+      for (const auto k : keys)
+        names += fmt::format("{}'{}' (slot {})", names.empty() ? "" : ", ", k, cluster_slot(k));
+      throw std::invalid_argument(fmt::format(
+          "{}: the keys {} are in different slots of the cluster; keys used together need a "
+          "common {{hash tag}}, e.g. '{{flight:UA123}}:seats' and '{{flight:UA123}}:lock'",
+          caller, names));
+    }
+  }
+  return slot;
+}
+
+// Splits a pipeline's encoding back into its commands (views into `resp`).
+std::vector<Argv> decode_commands(std::string_view resp) {
+  std::vector<Argv> commands;
+  std::size_t at = 0;
+  while (at < resp.size()) {
+    const std::size_t count = detail::resp::read_length(resp, at);
+    Argv argv;
+    argv.reserve(count);
+    for (std::size_t i = 0; i < count && at < resp.size(); ++i) {
+      const std::size_t length = detail::resp::read_length(resp, at);
+      argv.push_back(resp.substr(at, length));
+      at += length + 2;
+    }
+    commands.push_back(std::move(argv));
+  }
+  return commands;
+}
+
+// "MOVED 3999 127.0.0.1:6381" or "ASK 3999 127.0.0.1:6381".
+struct Redirect {
+  bool ask = false;
+  std::uint16_t slot = 0;
+  std::string host;
+  int port = 0;
+};
+
+std::optional<Redirect> redirect_of(const Reply& reply) {
+  if (!reply.is_error())
+    return std::nullopt;
+  const std::string_view text = reply.text();
+  Redirect redirect;
+  std::string_view rest;
+  if (text.starts_with("MOVED ")) {
+    rest = text.substr(6);
+  } else if (text.starts_with("ASK ")) {
+    redirect.ask = true;
+    rest = text.substr(4);
+  } else {
+    return std::nullopt;
+  }
+  const auto space = rest.find(' ');
+  const auto colon = rest.rfind(':');
+  if (space == std::string_view::npos || colon == std::string_view::npos || colon < space)
+    return std::nullopt;
+  unsigned slot = 0;
+  std::from_chars(rest.data(), rest.data() + space, slot);
+  redirect.slot = static_cast<std::uint16_t>(slot);
+  redirect.host = std::string{rest.substr(space + 1, colon - space - 1)};
+  std::from_chars(rest.data() + colon + 1, rest.data() + rest.size(), redirect.port);
+  if (redirect.host.empty())
+    return std::nullopt;  // "MOVED 3999 :6381": the node did not know its own address
+  return redirect;
+}
+
+bool is_busy_reply(const Reply& reply) {
+  return reply.is_error() &&
+         (reply.text().starts_with("TRYAGAIN") || reply.text().starts_with("CLUSTERDOWN"));
+}
+
+std::string endpoint_of(std::string_view host, int port) {
+  return host.find(':') != std::string_view::npos ? fmt::format("[{}]:{}", host, port)
+                                                  : fmt::format("{}:{}", host, port);
+}
+
+struct Node {
+  std::string host;
+  int port = 0;
+  std::string endpoint;
+};
+
+// The slot map: for each slot, the index of its primary in `primaries` (or -1), and the
+// replicas of each primary.
+struct Topology {
+  std::vector<Node> primaries;
+  std::vector<std::vector<Node>> replicas;
+  std::array<std::int16_t, cluster_slot_count> owner{};
+};
+
+// Parses CLUSTER SLOTS: [[start, end, [host, port, id], [replica host, port, id]...]...].
+std::shared_ptr<Topology> parse_cluster_slots(const Reply& reply, std::string_view asked_host) {
+  if (!reply.is_array())
+    throw ProtocolError("CLUSTER SLOTS: not an array");
+  auto topology = std::make_shared<Topology>();
+  topology->owner.fill(-1);
+  std::map<std::string, std::int16_t> index;
+  for (const Reply& range : reply.elements()) {
+    if (!range.is_array() || range.elements().size() < 3)
+      continue;
+    const auto& parts = range.elements();
+    const auto node_of = [&](const Reply& entry) {
+      Node node;
+      if (!entry.is_array() || entry.elements().size() < 2)
+        return node;
+      node.host = entry.elements()[0].text();
+      // An empty host means "the address you reached me at".
+      if (node.host.empty())
+        node.host = std::string{asked_host};
+      node.port = static_cast<int>(entry.elements()[1].as_integer());
+      node.endpoint = endpoint_of(node.host, node.port);
+      return node;
+    };
+    const Node primary = node_of(parts[2]);
+    if (primary.port == 0)
+      continue;
+    auto [at, fresh] =
+        index.try_emplace(primary.endpoint, static_cast<std::int16_t>(topology->primaries.size()));
+    if (fresh) {
+      topology->primaries.push_back(primary);
+      topology->replicas.emplace_back();
+      for (std::size_t i = 3; i < parts.size(); ++i) {
+        Node replica = node_of(parts[i]);
+        if (replica.port != 0)
+          topology->replicas.back().push_back(std::move(replica));
+      }
+    }
+    const auto first = static_cast<std::size_t>(parts[0].as_integer());
+    const auto last = static_cast<std::size_t>(parts[1].as_integer());
+    for (std::size_t slot = first; slot <= last && slot < cluster_slot_count; ++slot)
+      topology->owner[slot] = at->second;
+  }
+  if (topology->primaries.empty())
+    throw ProtocolError("CLUSTER SLOTS: no slot is served");
+  return topology;
+}
+
+class NodeSession final : public Session {
+ public:
+  NodeSession(std::function<std::unique_ptr<Session>(std::optional<std::uint16_t>)> open)
+      : open_{std::move(open)} {}
+  Reply execute(CommandArgs argv) override {
+    if (argv.empty())
+      throw std::invalid_argument("Session::execute: empty command");
+    const Argv args(argv.begin(), argv.end());
+    const auto slot = single_slot("ClusterClient session", keys_of(args));
+    if (!session_) {
+      session_ = open_(slot);
+      slot_ = slot;
+    } else if (slot && slot_ && *slot != *slot_) {
+      throw std::invalid_argument(fmt::format(
+          "ClusterClient session: '{}' is in slot {}, but this session's connection serves "
+          "slot {}; keys used together need a common {{hash tag}}",
+          keys_of(args).front(), *slot, *slot_));
+    } else if (slot && !slot_) {
+      slot_ = slot;
+    }
+    return session_->execute(argv);
+  }
+
+ private:
+  std::function<std::unique_ptr<Session>(std::optional<std::uint16_t>)> open_;
+  std::unique_ptr<Session> session_;
+  std::optional<std::uint16_t> slot_;
+};
+
+}  // namespace
+
+struct ClusterClient::Impl {
+  Impl(ValkeyConfig cluster_config, ClientOptions client_options)
+      : config{std::move(cluster_config)},
+        options{std::move(client_options)},
+        logger{resolve_logger(options.logger, config.log_level)} {
+    options.logger = logger;
+    seeds.push_back({config.host, config.port, endpoint_of(config.host, config.port)});
+    for (const std::string& entry : config.cluster.seed_nodes) {
+      const auto colon = entry.rfind(':');
+      std::string host = entry.substr(0, colon);
+      if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+      const int port = std::stoi(entry.substr(colon + 1));
+      seeds.push_back({host, port, endpoint_of(host, port)});
+    }
+  }
+
+  // The client of one node, made on first use and kept: its pool and health check survive
+  // topology changes, and its restart count stays in server_epoch().
+  std::shared_ptr<ValkeyClient> client_for(const Node& node) {
+    const std::lock_guard lock{clients_mutex};
+    auto& client = clients[node.endpoint];
+    if (!client) {
+      ValkeyConfig node_config = config;
+      node_config.host = node.host;
+      node_config.port = node.port;
+      node_config.cluster = {};
+      node_config.cluster.mode = ClusterMode::Off;
+      client = std::make_shared<ValkeyClient>(std::move(node_config), options);
+    }
+    return client;
+  }
+
+  std::shared_ptr<const Topology> current() const {
+    const std::lock_guard lock{topology_mutex};
+    return topology;
+  }
+
+  // Reads CLUSTER SLOTS from a known primary, else a seed; the first answer wins.
+  void refresh() {
+    std::vector<Node> candidates;
+    if (const auto known = current())
+      candidates = known->primaries;
+    for (const Node& seed : seeds) {
+      if (std::none_of(candidates.begin(), candidates.end(),
+                       [&](const Node& n) { return n.endpoint == seed.endpoint; }))
+        candidates.push_back(seed);
+    }
+    std::string failures;
+    for (const Node& node : candidates) {
+      try {
+        const Reply reply = client_for(node)->command("CLUSTER", "SLOTS");
+        if (reply.is_error()) {
+          failures += fmt::format("; {}: {}", node.endpoint, reply.text());
+          continue;
+        }
+        auto fresh = parse_cluster_slots(reply, node.host);
+        const std::lock_guard lock{topology_mutex};
+        topology = std::move(fresh);
+        last_refresh = Steady::now();
+        return;
+      } catch (const Error& error) {
+        failures += fmt::format("; {}: {}", node.endpoint, error.what());
+      }
+    }
+    throw ConnectionError(
+        fmt::format("cluster topology: no node answered CLUSTER SLOTS{}", failures));
+  }
+
+  // A refresh soon, unless one ran within refresh_interval; concurrent requests coalesce into
+  // one, run by the caller that wins the try-lock.
+  void refresh_soon() noexcept {
+    std::unique_lock guard{refresh_mutex, std::try_to_lock};
+    if (!guard.owns_lock())
+      return;
+    {
+      const std::lock_guard lock{topology_mutex};
+      if (Steady::now() - last_refresh < refresh_interval)
+        return;
+    }
+    try {
+      refresh();
+    } catch (const Error& error) {
+      logger->warn("cluster topology refresh failed: {}", error.what());
+    }
+  }
+
+  // MOVED: the slot is served elsewhere now. Patch the map at once, and read it whole soon.
+  void moved(const Redirect& redirect) {
+    {
+      const std::lock_guard lock{topology_mutex};
+      auto patched = std::make_shared<Topology>(*topology);
+      const std::string endpoint = endpoint_of(redirect.host, redirect.port);
+      auto found = std::find_if(patched->primaries.begin(), patched->primaries.end(),
+                                [&](const Node& n) { return n.endpoint == endpoint; });
+      std::int16_t index = 0;
+      if (found == patched->primaries.end()) {
+        index = static_cast<std::int16_t>(patched->primaries.size());
+        patched->primaries.push_back({redirect.host, redirect.port, endpoint});
+        patched->replicas.emplace_back();
+      } else {
+        index = static_cast<std::int16_t>(found - patched->primaries.begin());
+      }
+      patched->owner[redirect.slot] = index;
+      topology = std::move(patched);
+    }
+    ++redirect_count;
+    refresh_soon();
+  }
+
+  Node primary_for(std::optional<std::uint16_t> slot) {
+    auto known = current();
+    if (!known) {
+      refresh();
+      known = current();
+    }
+    if (!slot)
+      return known->primaries.front();
+    const std::int16_t owner = known->owner[*slot];
+    if (owner < 0) {
+      refresh_soon();
+      known = current();
+      if (known->owner[*slot] < 0)
+        throw ConnectionError(fmt::format("cluster: no node serves slot {}", *slot));
+      return known->primaries[static_cast<std::size_t>(known->owner[*slot])];
+    }
+    return known->primaries[static_cast<std::size_t>(owner)];
+  }
+
+  // Waits a little before trying again (TRYAGAIN, CLUSTERDOWN, a failed node), never past the
+  // call's deadline. Returns false when no time is left.
+  static bool pause_before_retry(int attempt) {
+    const auto delay = std::chrono::milliseconds{std::min(10 << attempt, 200)};
+    const auto deadline = DeadlineScope::current();
+    if (deadline && Steady::now() + delay >= *deadline)
+      return false;
+    std::this_thread::sleep_for(delay);
+    return true;
+  }
+
+  // Runs `send` on the primary of `slot`, following redirects and riding out failovers within
+  // the deadline. `send(client, asking)` sends the command (after ASKING when `asking`).
+  template <class Send>
+  Reply routed(std::optional<std::uint16_t> slot, std::string_view operation, Send&& send) {
+    const DeadlineScope scope{DeadlineScope::bound(Steady::now(), config.socket_timeout)};
+    std::optional<Node> target;
+    bool asking = false;
+    int busy_attempts = 0;
+    for (int redirects_followed = 0;;) {
+      const Node node = target ? *target : primary_for(slot);
+      Reply reply;
+      try {
+        reply = send(*client_for(node), asking);
+      } catch (const RefusedError&) {
+        throw;
+      } catch (const Error& error) {
+        if (error.category() != ErrorCategory::Connection &&
+            error.category() != ErrorCategory::Timeout)
+          throw;
+        // The node may be gone for good (a failover): read the map again and retry where it
+        // now says, while time is left.
+        refresh_soon();
+        if (!pause_before_retry(busy_attempts++))
+          throw;
+        target.reset();
+        asking = false;
+        continue;
+      }
+      if (const auto redirect = redirect_of(reply)) {
+        if (++redirects_followed > max_redirects) {
+          throw ReplyError(fmt::format(
+              "{}: more than {} cluster redirects (last: {}); the cluster disagrees about slot {}",
+              operation, max_redirects, reply.text(), redirect->slot));
+        }
+        if (redirect->ask) {
+          ++redirect_count;
+          target =
+              Node{redirect->host, redirect->port, endpoint_of(redirect->host, redirect->port)};
+          asking = true;  // once, on the target, without touching the map
+        } else {
+          moved(*redirect);
+          target.reset();
+          asking = false;
+        }
+        continue;
+      }
+      if (is_busy_reply(reply) && pause_before_retry(busy_attempts++)) {
+        target.reset();
+        asking = false;
+        continue;
+      }
+      return reply;
+    }
+  }
+
+  Reply execute_one(const Argv& argv) {
+    const auto keys = keys_of(argv);
+    const auto slot = single_slot(fmt::format("ClusterClient {}", argv[0]), keys);
+    return routed(slot, argv[0], [&](ValkeyClient& client, bool asking) {
+      if (!asking)
+        return client.execute(CommandArgs{argv});
+      Pipeline pipeline;
+      pipeline.add("ASKING").add(std::span<const std::string_view>{argv});
+      return std::move(client.execute(pipeline).at(1));
+    });
+  }
+
+  // MGET, DEL, UNLINK, EXISTS, TOUCH and MSET over several slots: one command per slot,
+  // pipelined per node, results in the caller's order.
+  Reply execute_split(const Argv& argv) {
+    const std::string_view name = argv[0];
+    const bool pairs = is_one_of(name, {"MSET"});
+    const std::size_t step = pairs ? 2 : 1;
+    std::map<std::uint16_t, std::vector<std::size_t>> by_slot;  // slot -> argument positions
+    for (std::size_t i = 1; i + step - 1 < argv.size(); i += step)
+      by_slot[cluster_slot(argv[i])].push_back(i);
+    if (by_slot.size() <= 1)
+      return execute_one(argv);
+    std::vector<Reply> element_replies(argv.size());
+    long long total = 0;
+    for (const auto& [slot, positions] : by_slot) {
+      Argv part{name};
+      for (const std::size_t at : positions) {
+        part.push_back(argv[at]);
+        if (pairs)
+          part.push_back(argv[at + 1]);
+      }
+      Reply reply = execute_one(part);
+      if (reply.is_error())
+        return reply;
+      if (equals_upper(name, "MGET")) {
+        for (std::size_t i = 0; i < positions.size() && i < reply.elements().size(); ++i)
+          element_replies[positions[i]] = std::move(reply.elements()[i]);
+      } else if (reply.is_integer()) {
+        total += reply.as_integer();
+      }
+    }
+    if (equals_upper(name, "MGET")) {
+      std::vector<Reply> values;
+      for (std::size_t i = 1; i < argv.size(); ++i)
+        values.push_back(std::move(element_replies[i]));
+      return Reply::array(std::move(values));
+    }
+    if (pairs)
+      return Reply::status("OK");
+    return Reply::integer(total);
+  }
+
+  // SCAN over every primary under one cursor "<primary>-<cursor>", "0" at both ends.
+  Reply execute_scan(const Argv& argv) {
+    const auto known = current();
+    std::size_t node = 0;
+    std::string cursor = "0";
+    if (argv.size() >= 2 && argv[1] != "0") {
+      const auto dash = argv[1].find('-');
+      if (dash == std::string_view::npos)
+        throw std::invalid_argument(
+            fmt::format("ClusterClient SCAN: cursor '{}' is not one this "
+                        "client returned",
+                        argv[1]));
+      std::from_chars(argv[1].data(), argv[1].data() + dash, node);
+      cursor = std::string{argv[1].substr(dash + 1)};
+    }
+    if (node >= known->primaries.size())
+      return Reply::array({Reply::string("0"), Reply::array({})});
+    Argv part(argv.begin(), argv.end());
+    part[1] = cursor;
+    Reply reply = client_for(known->primaries[node])->execute(CommandArgs{part});
+    if (!reply.is_array() || reply.elements().size() != 2)
+      return reply;
+    std::string next = reply.elements()[0].text();
+    if (next == "0")
+      next = node + 1 < known->primaries.size() ? fmt::format("{}-0", node + 1) : "0";
+    else
+      next = fmt::format("{}-{}", node, next);
+    return Reply::array({Reply::string(std::move(next)), std::move(reply.elements()[1])});
+  }
+
+  // DBSIZE and FLUSHDB concern every primary.
+  Reply execute_everywhere(const Argv& argv) {
+    long long total = 0;
+    for (const Node& node : current()->primaries) {
+      Reply reply = client_for(node)->execute(CommandArgs{argv});
+      if (reply.is_error())
+        return reply;
+      if (reply.is_integer())
+        total += reply.as_integer();
+    }
+    return equals_upper(argv[0], "DBSIZE") ? Reply::integer(total) : Reply::status("OK");
+  }
+
+  ValkeyConfig config;
+  ClientOptions options;
+  std::shared_ptr<spdlog::logger> logger;
+  std::vector<Node> seeds;
+
+  mutable std::mutex topology_mutex;
+  std::shared_ptr<const Topology> topology;
+  Steady::time_point last_refresh{};
+  std::mutex refresh_mutex;
+  std::atomic<std::uint64_t> redirect_count{0};
+
+  mutable std::mutex clients_mutex;
+  std::map<std::string, std::shared_ptr<ValkeyClient>, std::less<>> clients;
+};
+
+namespace {
+ValkeyConfig validated_cluster(ValkeyConfig config) {
+  config.validate();
+  if (config.database != 0) {
+    throw ConfigError(fmt::format("VALKEY_DATABASE={}: {} is a cluster, which has only database 0",
+                                  config.database, config.endpoint()));
+  }
+  return config;
+}
+}  // namespace
+
+ClusterClient::ClusterClient(ValkeyConfig config, ClientOptions options)
+    : impl_{std::make_unique<Impl>(validated_cluster(std::move(config)), std::move(options))} {
+  impl_->refresh();
+}
+
+ClusterClient::~ClusterClient() = default;
+
+Reply ClusterClient::execute(CommandArgs argv) {
+  if (argv.empty())
+    throw std::invalid_argument("ClusterClient::execute: empty command");
+  detail::refuse_own_connection_command("ClusterClient::execute", argv[0]);
+  const Argv args(argv.begin(), argv.end());
+  if (equals_upper(args[0], "SCAN"))
+    return impl_->execute_scan(args);
+  if (is_one_of(args[0], {"DBSIZE", "FLUSHDB", "FLUSHALL"}))
+    return impl_->execute_everywhere(args);
+  if (is_split_by_key(args[0]) || equals_upper(args[0], "MSET"))
+    return impl_->execute_split(args);
+  return impl_->execute_one(args);
+}
+
+std::vector<Reply> ClusterClient::execute(const Pipeline& pipeline) {
+  // Each command is routed on its own, in order. Commands for one node could share a round
+  // trip; routing them one by one keeps every redirect and failover rule in one place.
+  std::vector<Reply> replies;
+  for (const Argv& argv : decode_commands(pipeline.encoded()))
+    replies.push_back(execute(CommandArgs{argv}));
+  return replies;
+}
+
+std::optional<std::vector<Reply>> ClusterClient::transaction(const Pipeline& pipeline) {
+  std::vector<std::string_view> keys;
+  for (const Argv& argv : decode_commands(pipeline.encoded())) {
+    const auto command_keys = keys_of(argv);
+    keys.insert(keys.end(), command_keys.begin(), command_keys.end());
+  }
+  const auto slot = single_slot("ClusterClient::transaction", keys);
+  std::optional<std::vector<Reply>> result;
+  (void)impl_->routed(slot, "EXEC", [&](ValkeyClient& client, bool asking) {
+    if (asking) {
+      Pipeline with_asking;
+      with_asking.add("ASKING");
+      (void)client.execute(with_asking);
+    }
+    try {
+      result = client.transaction(pipeline);
+    } catch (const ReplyError& error) {
+      // A queued command refused with MOVED/ASK (the slot moved): redirect the whole
+      // transaction, nothing of it ran.
+      const std::string text = error.what();
+      const auto at =
+          text.find("MOVED ") != std::string::npos ? text.find("MOVED ") : text.find("ASK ");
+      if (at != std::string::npos)
+        return Reply::error(text.substr(at));
+      throw;
+    }
+    return Reply::status("OK");
+  });
+  return result;
+}
+
+std::unique_ptr<Session> ClusterClient::session() {
+  return std::make_unique<NodeSession>([this](std::optional<std::uint16_t> slot) {
+    return impl_->client_for(impl_->primary_for(slot))->session();
+  });
+}
+
+HealthStatus ClusterClient::health() const {
+  HealthStatus combined;
+  const auto known = impl_->current();
+  combined.up = known != nullptr;
+  for (const Node& node : known ? known->primaries : std::vector<Node>{}) {
+    const HealthStatus status = impl_->client_for(node)->health();
+    combined.up = combined.up && status.up;
+    combined.round_trip = std::max(combined.round_trip, status.round_trip);
+    if (!status.last_error.empty() && combined.last_error.empty())
+      combined.last_error = node.endpoint + ": " + status.last_error;
+    if (!status.refusal.empty() && combined.refusal.empty())
+      combined.refusal = status.refusal;
+    combined.server_name = status.server_name;
+    combined.server_version = status.server_version;
+    combined.last_check = std::max(combined.last_check, status.last_check);
+    combined.checks += status.checks;
+    combined.failed_checks += status.failed_checks;
+    combined.pool_open += status.pool_open;
+    combined.pool_idle += status.pool_idle;
+  }
+  combined.role = "cluster";
+  return combined;
+}
+
+std::string ClusterClient::endpoint() const {
+  std::string list;
+  for (const auto& seed : impl_->seeds)
+    list += (list.empty() ? "" : ",") + seed.endpoint;
+  return list;
+}
+
+std::uint64_t ClusterClient::server_epoch() const noexcept {
+  const std::lock_guard lock{impl_->clients_mutex};
+  std::uint64_t epoch = 0;
+  for (const auto& [endpoint, client] : impl_->clients)
+    epoch += client->server_epoch();
+  return epoch;
+}
+
+std::vector<ClusterNodeStatus> ClusterClient::nodes() const {
+  std::vector<ClusterNodeStatus> result;
+  const auto known = impl_->current();
+  if (!known)
+    return result;
+  for (std::size_t i = 0; i < known->primaries.size(); ++i) {
+    const Node& node = known->primaries[i];
+    const auto slots = static_cast<std::size_t>(
+        std::count(known->owner.begin(), known->owner.end(), static_cast<std::int16_t>(i)));
+    result.push_back({node.endpoint, "primary", slots, impl_->client_for(node)->health()});
+  }
+  for (const auto& replicas : known->replicas)
+    for (const Node& node : replicas)
+      result.push_back({node.endpoint, "replica", 0, {}});
+  return result;
+}
+
+void ClusterClient::refresh_topology() {
+  impl_->refresh();
+}
+
+std::uint64_t ClusterClient::redirects() const noexcept {
+  return impl_->redirect_count.load();
+}
+
+std::shared_ptr<Client> make_client(ValkeyConfig config, ClientOptions options) {
+  config.validate();
+  if (config.cluster.mode == ClusterMode::On)
+    return std::make_shared<ClusterClient>(std::move(config), std::move(options));
+  if (config.cluster.mode == ClusterMode::Off)
+    return std::make_shared<ValkeyClient>(std::move(config), std::move(options));
+  // Auto: ask the first node that answers whether cluster mode is on.
+  bool cluster = false;
+  bool answered = false;
+  try {
+    ValkeyConfig probe = config;
+    probe.cluster = {};
+    probe.cluster.mode = ClusterMode::Off;
+    probe.database = 0;
+    ValkeyClient client{probe, {.logger = options.logger, .health_check = false}};
+    const DeadlineScope scope{Steady::now() + config.connect_timeout + config.socket_timeout};
+    cluster = client.info("cluster").find("cluster_enabled:1") != std::string::npos;
+    answered = true;
+  } catch (const Error& error) {
+    resolve_logger(options.logger, config.log_level)
+        ->warn(
+            "cannot tell whether {} is a cluster ({}); using the standalone client. Set "
+            "VALKEY_CLUSTER=true or false to decide without asking",
+            config.endpoint(), error.what());
+  }
+  if (answered && cluster)
+    return std::make_shared<ClusterClient>(std::move(config), std::move(options));
+  return std::make_shared<ValkeyClient>(std::move(config), std::move(options));
+}
+
+}  // namespace airport::cache
