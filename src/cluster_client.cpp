@@ -19,6 +19,7 @@
 #include "airport/cache/errors.hpp"
 #include "airport/cache/logging.hpp"
 #include "connection.hpp"
+#include "seed_nodes.hpp"
 
 namespace airport::cache {
 namespace {
@@ -266,15 +267,8 @@ struct ClusterClient::Impl {
         options{std::move(client_options)},
         logger{resolve_logger(options.logger, config.log_level)} {
     options.logger = logger;
-    seeds.push_back({config.host, config.port, endpoint_of(config.host, config.port)});
-    for (const std::string& entry : config.cluster.seed_nodes) {
-      const auto colon = entry.rfind(':');
-      std::string host = entry.substr(0, colon);
-      if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-        host = host.substr(1, host.size() - 2);
-      const int port = std::stoi(entry.substr(colon + 1));
+    for (const auto& [host, port] : detail::dialable_endpoints(config))
       seeds.push_back({host, port, endpoint_of(host, port)});
-    }
   }
 
   // The client of one node, made on first use and kept: its pool and health check survive

@@ -23,6 +23,7 @@
 #include "airport/cache/errors.hpp"
 #include "airport/cache/logging.hpp"
 #include "connection.hpp"
+#include "seed_nodes.hpp"
 
 namespace airport::cache {
 
@@ -107,7 +108,14 @@ struct Subscriber::Impl {
     try {
       // Only stopping cancels a connect, a handshake or a read of the connection; a subscribe()
       // meanwhile is picked up once connected.
-      auto fresh = detail::Connection::open(config, stop_fd);
+      // After a failure, the next endpoint: on a cluster, the node it listened on may be gone
+      // for good (a failover), and any node delivers every PUBLISH.
+      ValkeyConfig target = config;
+      const auto endpoints = detail::dialable_endpoints(config);
+      const auto& endpoint = endpoints[static_cast<std::size_t>(failures) % endpoints.size()];
+      target.host = endpoint.host;
+      target.port = endpoint.port;
+      auto fresh = detail::Connection::open(target, stop_fd);
       std::vector<std::string> channels, patterns;
       {
         std::lock_guard lock{mutex};

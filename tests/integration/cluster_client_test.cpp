@@ -6,11 +6,14 @@
 #include <airport/cache/cluster_slot.hpp>
 #include <airport/cache/errors.hpp>
 #include <airport/cache/manager.hpp>
+#include <airport/cache/subscriber.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <iostream>
+#include <mutex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -286,6 +289,59 @@ TEST(ClusterFailover, APrimaryKilledUnderLoadLosesNoAcknowledgedWrite) {
   // moments may not have reached the replica. The test shows how many; none is expected with
   // 2 ms between writes and a replica that was in sync.
   EXPECT_EQ(lost, 0u);
+}
+
+// PUBLISH reaches every node of a cluster, so a Subscriber may listen on any of them; when its
+// node dies it must go on from another seed, not wait for the dead one to come back.
+TEST(ClusterFailover, ASubscriberWhoseNodeDiesResubscribesOnAnotherNode) {
+  ClusterProcess cluster;
+  ServerProcess& listened = *cluster.primaries().front();
+  ValkeyConfig config = listened.config();
+  std::stringstream seeds{cluster.seed_list()};
+  for (std::string seed; std::getline(seeds, seed, ',');)
+    config.cluster.seed_nodes.push_back(seed);
+  config.health_check_interval = 200ms;
+  config.socket_timeout = 500ms;
+  config.connect_timeout = 500ms;
+  config.reconnect_base_delay = 10ms;
+  config.reconnect_max_delay = 100ms;
+  Subscriber subscriber{config};
+  std::mutex mutex;
+  std::vector<std::string> received;
+  subscriber.subscribe("flight:status:UA123", [&](const Message& message) {
+    const std::lock_guard lock{mutex};
+    received.push_back(message.payload);
+  });
+  ASSERT_TRUE(subscriber.wait_subscribed(5s));
+  ClusterClient publisher{cluster_config(cluster)};
+  const auto count = [&] {
+    const std::lock_guard lock{mutex};
+    return received.size();
+  };
+  const auto publish_until_delivered = [&](const std::string& text, std::size_t expected) {
+    return wait_until(
+        [&] {
+          try {
+            publisher.publish("flight:status:UA123", text);
+          } catch (const Error&) {
+            return false;  // the publisher's node may be the dead one until the map is read
+          }
+          return wait_until([&] { return count() >= expected; }, 200ms);
+        },
+        15s);
+  };
+  ASSERT_TRUE(publish_until_delivered("boarding", 1));
+
+  const auto killed_at = Clock::now();
+  listened.kill();
+  ASSERT_TRUE(
+      wait_until([&] { return subscriber.reconnects() >= 1 && subscriber.connected(); }, 15s));
+  ASSERT_TRUE(subscriber.wait_subscribed(5s));
+  EXPECT_TRUE(publish_until_delivered("departed", 2));
+  std::cout
+      << "[ measure  ] subscriber listening again "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed_at).count()
+      << " ms after its node was killed\n";
 }
 
 }  // namespace
