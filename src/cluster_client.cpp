@@ -472,23 +472,56 @@ struct ClusterClient::Impl {
       by_slot[cluster_slot(argv[i])].push_back(i);
     if (by_slot.size() <= 1)
       return execute_one(argv);
+    // One command per slot, and one round trip per node for that node's commands. A command
+    // whose slot moved meanwhile comes back as MOVED/ASK and is sent again on its own, with the
+    // redirect rules of execute_one().
+    struct Part {
+      Argv argv;
+      const std::vector<std::size_t>* positions;
+    };
+    std::map<std::string, std::pair<Node, std::vector<Part>>> by_node;
+    for (const auto& [slot, positions] : by_slot) {
+      Part part{{name}, &positions};
+      for (const std::size_t at : positions) {
+        part.argv.push_back(argv[at]);
+        if (pairs)
+          part.argv.push_back(argv[at + 1]);
+      }
+      const Node node = primary_for(slot);
+      auto& entry = by_node[node.endpoint];
+      entry.first = node;
+      entry.second.push_back(std::move(part));
+    }
     std::vector<Reply> element_replies(argv.size());
     long long total = 0;
-    for (const auto& [slot, positions] : by_slot) {
-      Argv part{name};
-      for (const std::size_t at : positions) {
-        part.push_back(argv[at]);
-        if (pairs)
-          part.push_back(argv[at + 1]);
+    for (auto& [endpoint, entry] : by_node) {
+      auto& [node, parts] = entry;
+      std::vector<Reply> replies;
+      if (parts.size() == 1) {
+        replies.push_back(execute_one(parts.front().argv));
+      } else {
+        Pipeline pipeline;
+        for (const Part& part : parts)
+          pipeline.add(std::span<const std::string_view>{part.argv});
+        try {
+          replies = client_for(node)->execute(pipeline);
+        } catch (const Error&) {
+          replies.clear();  // the node failed: each part alone, with failover handling
+        }
       }
-      Reply reply = execute_one(part);
-      if (reply.is_error())
-        return reply;
-      if (equals_upper(name, "MGET")) {
-        for (std::size_t i = 0; i < positions.size() && i < reply.elements().size(); ++i)
-          element_replies[positions[i]] = std::move(reply.elements()[i]);
-      } else if (reply.is_integer()) {
-        total += reply.as_integer();
+      for (std::size_t i = 0; i < parts.size(); ++i) {
+        Reply reply = i < replies.size() && !redirect_of(replies[i]) && !is_busy_reply(replies[i])
+                          ? std::move(replies[i])
+                          : execute_one(parts[i].argv);
+        if (reply.is_error())
+          return reply;
+        const auto& positions = *parts[i].positions;
+        if (equals_upper(name, "MGET")) {
+          for (std::size_t k = 0; k < positions.size() && k < reply.elements().size(); ++k)
+            element_replies[positions[k]] = std::move(reply.elements()[k]);
+        } else if (reply.is_integer()) {
+          total += reply.as_integer();
+        }
       }
     }
     if (equals_upper(name, "MGET")) {
