@@ -13,6 +13,8 @@
 #include <optional>
 #include <stdexcept>
 
+#include "common/cluster_view.hpp"
+#include "support/cluster_process.hpp"
 #include "support/server.hpp"
 #include "support/tls_certificates.hpp"
 
@@ -132,13 +134,43 @@ std::size_t display_width(std::string_view text) {
       std::count_if(text.begin(), text.end(), [](char c) { return (c & 0xC0) != 0x80; }));
 }
 
+// A throwaway cluster, and the config pointed at its first primary as the cluster client's
+// seed; the client learns the other nodes from it.
+ServerChoice local_cluster_choice(ServerChoice choice) {
+  if (!server_binary_available()) {
+    throw std::runtime_error{
+        "--local-cluster: no valkey-server or redis-server on PATH (nor "
+        "$AIRPORT_CACHE_SERVER_BIN) to start a cluster with"};
+  }
+  choice.local_cluster = std::make_shared<cache::testing::ClusterProcess>();
+  const cache::testing::ClusterProcess& cluster = *choice.local_cluster;
+  const cache::ValkeyConfig seed = cluster.seed_config();
+  choice.config.host = seed.host;
+  choice.config.port = seed.port;
+  choice.config.username.clear();
+  choice.config.password = cache::Secret{};
+  choice.config.database = 0;  // a cluster has only database 0
+  choice.config.tls = cache::TlsOptions{};
+  choice.config.cluster.mode = cache::ClusterMode::On;
+  choice.config.cluster.seed_nodes.clear();
+  const auto primaries = cluster.primaries().size();
+  const auto nodes = cluster.nodes().size();
+  choice.description = fmt::format(
+      "throwaway {} cluster ({} primaries, {} replicas, formed in {}), seed {}, stopped at the "
+      "end",
+      std::filesystem::path{cluster.nodes().front()->binary()}.filename().string(), primaries,
+      nodes - primaries, format_duration(cluster.formation_time()), endpoint_of(choice.config));
+  return choice;
+}
+
 }  // namespace
 
 void add_common_options(CLI::App& app, CommonOptions& options) {
-  app.add_option("--url", options.url,
-                 "Server URL, e.g. valkey://localhost:6379/0, or valkeys://host:port for TLS with "
-                 "VALKEY_TLS_CA_FILE etc. (default: VALKEY_* variables or .env, else "
-                 "localhost:6379 if it answers, else a throwaway local server)");
+  const CLI::Option* url = app.add_option(
+      "--url", options.url,
+      "Server URL, e.g. valkey://localhost:6379/0, or valkeys://host:port for TLS with "
+      "VALKEY_TLS_CA_FILE etc. (default: VALKEY_* variables or .env, else "
+      "localhost:6379 if it answers, else a throwaway local server)");
   app.add_flag("--json", options.json, "Print machine-readable results instead of tables");
   app.add_flag(
       "--local-server", options.local_server,
@@ -146,9 +178,31 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
   app.add_flag("--tls", options.tls,
                "With --local-server: give the throwaway server throwaway certificates and "
                "connect over TLS, verified against their CA");
+  app.add_flag("--local-cluster", options.local_cluster,
+               "Start a throwaway local cluster (3 primaries, 3 replicas) and run on it, showing "
+               "which primary holds which keys");
   // Checked once everything is parsed, whatever the order of the flags; CLI11_PARSE prints it
-  // as a usage error and exits with CLI11's code for a missing companion option.
-  app.final_callback([&options] {
+  // as a usage error and exits with CLI11's code for a missing or excluded companion option.
+  app.final_callback([&options, url] {
+    if (options.local_cluster && options.local_server) {
+      throw CLI::ExcludesError(
+          "--local-cluster and --local-server exclude each other: --local-cluster starts a "
+          "throwaway cluster, --local-server a throwaway single server; pick one",
+          CLI::ExitCodes::ExcludesError);
+    }
+    if (options.local_cluster && url->count() > 0) {
+      throw CLI::ExcludesError(
+          "--local-cluster and --url exclude each other: --local-cluster runs on a throwaway "
+          "cluster of its own. For your own cluster, use --url valkey://host:port with any one "
+          "of its nodes (VALKEY_CLUSTER=auto, the default, finds the others)",
+          CLI::ExitCodes::ExcludesError);
+    }
+    if (options.local_cluster && options.tls) {
+      throw CLI::ExcludesError(
+          "--tls with --local-cluster: TLS on the local cluster is not supported yet. For TLS "
+          "on a throwaway single server, use --local-server --tls",
+          CLI::ExitCodes::ExcludesError);
+    }
     if (options.tls && !options.local_server) {
       throw CLI::RequiresError(
           "--tls requires --local-server: it starts a throwaway server with TLS. For your own "
@@ -161,10 +215,15 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
 ServerChoice choose_server(const CommonOptions& options) {
   if (options.tls && !options.local_server)
     throw std::invalid_argument{"choose_server: --tls requires --local-server"};
+  if (options.local_cluster && (options.local_server || !options.url.empty())) {
+    throw std::invalid_argument{"choose_server: --local-cluster excludes --local-server and --url"};
+  }
   ServerChoice choice;
   const bool explicit_server = configured_by_environment(options.url);
   choice.config =
       options.url.empty() ? cache::ValkeyConfig::from_env() : config_from_url(options.url);
+  if (options.local_cluster)
+    return local_cluster_choice(std::move(choice));
   const std::string configured =
       fmt::format("server {}{}", endpoint_of(choice.config), tls_note(choice.config));
   if (!options.local_server && explicit_server) {
@@ -319,17 +378,28 @@ int run_standalone(int argc, char** argv, std::string_view name, const Scenario&
     const Output out{options.json};
     ServerChoice server = choose_server(options);
     out.line(server.description);
+    std::vector<ClusterNodeView> nodes;
+    if (server.local_cluster) {
+      nodes = cluster_nodes(server.config);
+      print_cluster_nodes(out, nodes);
+    }
     ScenarioContext context{server, out};
     const ScenarioResult result = scenario(context);
+    std::vector<PrimaryKeys> keys;
+    if (server.local_cluster) {
+      keys = keys_per_primary(nodes);
+      print_keys_per_primary(out, keys);
+    }
     if (options.json) {
-      fmt::print("{}\n", nlohmann::json{{"scenario", result.name},
-                                        {"server", server.description},
-                                        {"tls", server.tls()},
-                                        {"in_memory_only", server.in_memory_only},
-                                        {"ok", result.ok},
-                                        {"verdict", result.verdict},
-                                        {"details", result.details}}
-                             .dump(2));
+      nlohmann::json report{{"scenario", result.name},  {"server", server.description},
+                            {"tls", server.tls()},      {"in_memory_only", server.in_memory_only},
+                            {"ok", result.ok},          {"verdict", result.verdict},
+                            {"details", result.details}};
+      if (server.local_cluster) {
+        report["cluster"] = {{"nodes", nodes_json(nodes)}};
+        report["keys_per_primary"] = keys_json(keys);
+      }
+      fmt::print("{}\n", report.dump(2));
     } else {
       fmt::print("\n{} {}: {}\n", result.ok ? "✓" : "✗", result.name, result.verdict);
     }

@@ -14,7 +14,8 @@
 
 namespace airport::cache::testing {
 class ServerProcess;
-}
+class ClusterProcess;
+}  // namespace airport::cache::testing
 
 namespace CLI {
 class App;
@@ -24,18 +25,22 @@ namespace airport::examples {
 
 namespace cache = airport::cache;
 
-/// Where the examples run: the configured server, a throwaway local one, or none at all (the
-/// in-memory fallback).
+/// Where the examples run: the configured server, a throwaway local one, a throwaway local
+/// cluster, or none at all (the in-memory fallback).
 struct ServerChoice {
   cache::ValkeyConfig config;
   /// Set when the examples started the server themselves; only then may a scenario stop it.
   /// With --tls, its throwaway certificates live exactly as long as it does (restart() reads
   /// them again) and are removed with it.
   std::shared_ptr<cache::testing::ServerProcess> local_server;
+  /// Set for --local-cluster: the throwaway cluster the examples started (3 primaries, 3
+  /// replicas), stopped when the last holder lets go. config points at one of its primaries
+  /// with cluster.mode On.
+  std::shared_ptr<cache::testing::ClusterProcess> local_cluster;
   /// No server binary and nothing reachable: everything runs on the fallback.
   bool in_memory_only = false;
   /// One line for a person: "server 127.0.0.1:6379", "server valkeys://cache:6380 (TLS, ...)",
-  /// "throwaway redis-server on ...".
+  /// "throwaway redis-server on ...", "throwaway redis-server cluster ...".
   std::string description;
 
   /// Whether the scenarios talk to a server over TLS (false on the in-memory fallback).
@@ -53,19 +58,26 @@ struct CommonOptions {
   /// --tls (needs --local-server): the throwaway server listens with TLS too, with throwaway
   /// certificates, and every connection goes over TLS.
   bool tls = false;
+  /// --local-cluster: start a throwaway local cluster (3 primaries, 3 replicas) and run on it.
+  bool local_cluster = false;
 };
 
-/// Adds --url, --json, --local-server and --tls to `app`. --tls without --local-server makes the
-/// parse fail with a usage error that points to --url valkeys:// and VALKEY_TLS_CA_FILE.
+/// Adds --url, --json, --local-server, --local-cluster and --tls to `app`. The parse fails with
+/// a usage error for --tls without --local-server (pointing to --url valkeys:// and
+/// VALKEY_TLS_CA_FILE), for --local-cluster with --local-server or --url, and for --tls with
+/// --local-cluster (not supported yet).
 void add_common_options(CLI::App& app, CommonOptions& options);
 
 /// --url when given, with the VALKEY_TLS_* variables of the environment (a URL cannot carry a CA
 /// file); else VALKEY_* / .env when they name a server; else the default address when something
 /// answers there; else a throwaway valkey-server / redis-server from PATH on a free port; else
 /// the in-memory fallback. --local-server skips straight to the throwaway server, which --tls
-/// starts with a TLS port and throwaway certificates. Throws ConfigError for a bad URL or
-/// variable, and std::runtime_error when --tls cannot start a TLS server (no server binary, no
-/// TLS support in it, no openssl CLI).
+/// starts with a TLS port and throwaway certificates. --local-cluster starts a throwaway cluster
+/// instead (about 2 s) and points the config at its first primary, with cluster.mode On.
+/// Throws ConfigError for a bad URL or variable, std::invalid_argument for options that
+/// add_common_options() refuses, and std::runtime_error when --tls cannot start a TLS server
+/// (no server binary, no TLS support in it, no openssl CLI) or --local-cluster cannot start a
+/// cluster (no server binary, no cluster support in it).
 ServerChoice choose_server(const CommonOptions& options);
 
 /// Printing for people (headers, aligned tables, progress) that goes quiet in --json mode.
@@ -125,7 +137,9 @@ ScenarioResult run_flight_status(ScenarioContext& context);
 ScenarioResult run_monitoring(ScenarioContext& context);
 
 /// Runs one scenario as a standalone program: chooses the server, prints, exits 0 when it
-/// succeeded. Accepts the CommonOptions: `--json`, `--url URL`, `--local-server` and `--tls`.
+/// succeeded. Accepts the CommonOptions: `--json`, `--url URL`, `--local-server`,
+/// `--local-cluster` and `--tls`. On a --local-cluster it also shows the nodes, and how many
+/// keys each primary holds afterwards.
 int run_standalone(int argc, char** argv, std::string_view name, const Scenario& scenario);
 
 }  // namespace airport::examples

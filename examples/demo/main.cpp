@@ -1,9 +1,10 @@
 // airport-cache-demo: runs the workshop's scenarios (all, or the ones named) against Valkey, a
-// throwaway local server, or the in-memory fallback, and ends with a summary table.
+// throwaway local server or cluster, or the in-memory fallback, and ends with a summary table.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 
+#include "common/cluster_view.hpp"
 #include "common/scenario.hpp"
 
 namespace {
@@ -69,13 +70,30 @@ int main(int argc, char** argv) {
       fmt::print("airport-cache {} (hiredis {}): {}\n", AIRPORT_CACHE_VERSION,
                  AIRPORT_CACHE_HIREDIS_VERSION, server.description);
     }
+    // On our own cluster: its nodes first, then, for each scenario, which primaries its keys
+    // went to. Each scenario starts on an empty cluster, so the keys counted after it are its
+    // own (those it deleted again, such as released locks, are not counted).
+    std::vector<ClusterNodeView> nodes;
+    if (server.local_cluster) {
+      nodes = cluster_nodes(server.config);
+      out.header("cluster", "its nodes, by CLUSTER NODES on the seed");
+      print_cluster_nodes(out, nodes);
+    }
     ScenarioContext context{server, out};
     std::vector<ScenarioResult> results;
+    std::vector<std::vector<PrimaryKeys>> keys_of_scenario;
     for (const NamedScenario* scenario : to_run) {
+      if (server.local_cluster)
+        empty_primaries(nodes);
       try {
         results.push_back(scenario->run(context));
       } catch (const std::exception& error) {
         results.push_back({.name = scenario->name, .ok = false, .verdict = error.what()});
+        out.line(fmt::format("✗ {}", error.what()));
+      }
+      if (server.local_cluster) {
+        keys_of_scenario.push_back(keys_per_primary(nodes));
+        print_keys_per_primary(out, keys_of_scenario.back());
       }
     }
 
@@ -88,29 +106,47 @@ int main(int argc, char** argv) {
                             {"in_memory_only", server.in_memory_only},
                             {"ok", all_ok},
                             {"scenarios", nlohmann::json::array()}};
-      for (const auto& result : results) {
-        report["scenarios"].push_back({{"name", result.name},
-                                       {"ok", result.ok},
-                                       {"operations", result.operations},
-                                       {"hit_ratio", result.hit_ratio},
-                                       {"p50_us", result.p50_us},
-                                       {"p99_us", result.p99_us},
-                                       {"verdict", result.verdict},
-                                       {"details", result.details}});
+      if (server.local_cluster)
+        report["cluster"] = {{"nodes", nodes_json(nodes)}};
+      for (std::size_t i = 0; i < results.size(); ++i) {
+        const ScenarioResult& result = results[i];
+        nlohmann::json scenario{{"name", result.name},
+                                {"ok", result.ok},
+                                {"operations", result.operations},
+                                {"hit_ratio", result.hit_ratio},
+                                {"p50_us", result.p50_us},
+                                {"p99_us", result.p99_us},
+                                {"verdict", result.verdict},
+                                {"details", result.details}};
+        if (server.local_cluster)
+          scenario["keys_per_primary"] = keys_json(keys_of_scenario[i]);
+        report["scenarios"].push_back(std::move(scenario));
       }
       fmt::print("{}\n", report.dump(2));
     } else {
       out.header("summary");
       std::vector<std::vector<std::string>> rows{
           {"scenario", "ops", "hit ratio", "p50", "p99", "result"}};
-      for (const auto& result : results) {
+      if (server.local_cluster)
+        rows[0].insert(rows[0].end() - 1, "keys per primary");
+      for (std::size_t i = 0; i < results.size(); ++i) {
+        const ScenarioResult& result = results[i];
         // Scenarios that never read through the CacheManager (locks, sorted sets) have no gets.
         const bool has_gets = result.p50_us > 0;
-        rows.push_back({result.name, std::to_string(result.operations),
-                        has_gets ? fmt::format("{:.1f}%", result.hit_ratio * 100) : "-",
-                        has_gets ? fmt::format("{:.1f} µs", result.p50_us) : "-",
-                        has_gets ? fmt::format("{:.1f} µs", result.p99_us) : "-",
-                        result.ok ? "✓" : "✗ " + result.verdict});
+        std::vector<std::string> row{
+            result.name,
+            std::to_string(result.operations),
+            has_gets ? fmt::format("{:.1f}%", result.hit_ratio * 100) : "-",
+            has_gets ? fmt::format("{:.1f} µs", result.p50_us) : "-",
+            has_gets ? fmt::format("{:.1f} µs", result.p99_us) : "-",
+            result.ok ? "✓" : "✗ " + result.verdict};
+        if (server.local_cluster) {
+          std::string counts;
+          for (const PrimaryKeys& primary : keys_of_scenario[i])
+            counts += (counts.empty() ? "" : " / ") + std::to_string(primary.keys);
+          row.insert(row.end() - 1, counts);
+        }
+        rows.push_back(std::move(row));
       }
       out.table(rows);
     }

@@ -5,6 +5,7 @@
 #include <airport/cache/patterns/seat_map.hpp>
 
 #include <fmt/format.h>
+#include <exception>
 #include <map>
 #include <mutex>
 #include <random>
@@ -35,47 +36,59 @@ ScenarioResult run_seat_reservation(ScenarioContext& context) {
   std::map<std::string, std::vector<std::string>> confirmed_by_seat;  // seat -> passengers
   std::vector<std::string> abandoned;                                 // seats held, never confirmed
   std::atomic<int> conflicts{0};
+  // An exception escaping a thread would end the program (std::terminate), so the first one a
+  // passenger meets is rethrown after the race: the scenario then fails with its message (on a
+  // cluster: the hold script's keys without a common hash tag).
+  std::exception_ptr failure;
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> passengers;
   for (int p = 0; p < 50; ++p) {
     passengers.emplace_back([&, p] {
-      std::mt19937 random{static_cast<unsigned>(p)};
-      const std::string passenger = fmt::format("P{:02}", p);
-      // Everybody wants a window seat in the first rows, so many race for the same seats.
-      std::vector<std::string> wishes;
-      for (int i = 0; i < 6; ++i) {
-        const int row = 1 + static_cast<int>(random() % (i < 3 ? 2 : 5));
-        const char letter =
-            layout.letters[random() % 2 == 0 ? 0 : layout.letters.size() - 1 - random() % 6 % 6];
-        wishes.push_back(fmt::format("{}{}", row, letter));
-      }
-      // When every wish is gone, any free seat will do.
-      for (const std::string& seat : seats.available_seats(flight, date))
-        wishes.push_back(seat);
-      for (const std::string& seat : wishes) {
-        // The last 5 passengers hold a seat for only 1 s and never confirm: a hold must expire.
-        const bool walks_away = p >= 45;
-        const auto held = seats.hold(flight, date, seat, passenger,
-                                     walks_away ? std::optional{1000ms} : std::nullopt);
-        if (!held) {
-          ++conflicts;
-          continue;
+      try {
+        std::mt19937 random{static_cast<unsigned>(p)};
+        const std::string passenger = fmt::format("P{:02}", p);
+        // Everybody wants a window seat in the first rows, so many race for the same seats.
+        std::vector<std::string> wishes;
+        for (int i = 0; i < 6; ++i) {
+          const int row = 1 + static_cast<int>(random() % (i < 3 ? 2 : 5));
+          const char letter =
+              layout.letters[random() % 2 == 0 ? 0 : layout.letters.size() - 1 - random() % 6 % 6];
+          wishes.push_back(fmt::format("{}{}", row, letter));
         }
-        if (walks_away) {
-          std::lock_guard lock{mutex};
-          abandoned.push_back(seat);
-          return;
+        // When every wish is gone, any free seat will do.
+        for (const std::string& seat : seats.available_seats(flight, date))
+          wishes.push_back(seat);
+        for (const std::string& seat : wishes) {
+          // The last 5 passengers hold a seat for only 1 s and never confirm: a hold must expire.
+          const bool walks_away = p >= 45;
+          const auto held = seats.hold(flight, date, seat, passenger,
+                                       walks_away ? std::optional{1000ms} : std::nullopt);
+          if (!held) {
+            ++conflicts;
+            continue;
+          }
+          if (walks_away) {
+            std::lock_guard lock{mutex};
+            abandoned.push_back(seat);
+            return;
+          }
+          if (seats.confirm(*held.hold) == cache::ConfirmResult::Confirmed) {
+            std::lock_guard lock{mutex};
+            confirmed_by_seat[seat].push_back(passenger);
+            return;
+          }
         }
-        if (seats.confirm(*held.hold) == cache::ConfirmResult::Confirmed) {
-          std::lock_guard lock{mutex};
-          confirmed_by_seat[seat].push_back(passenger);
-          return;
-        }
+      } catch (...) {
+        std::lock_guard lock{mutex};
+        if (!failure)
+          failure = std::current_exception();
       }
     });
   }
   for (auto& passenger : passengers)
     passenger.join();
+  if (failure)
+    std::rethrow_exception(failure);
   const auto race_time = std::chrono::steady_clock::now() - start;
 
   int confirmed = 0, double_booked = 0;
