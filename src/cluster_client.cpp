@@ -364,12 +364,16 @@ struct ClusterClient::Impl {
     refresh_soon();
   }
 
+  // The slot map, read now if it never was (the cluster was down when the client was made).
+  std::shared_ptr<const Topology> known_topology() {
+    if (auto known = current())
+      return known;
+    refresh();
+    return current();
+  }
+
   Node primary_for(std::optional<std::uint16_t> slot) {
-    auto known = current();
-    if (!known) {
-      refresh();
-      known = current();
-    }
+    auto known = known_topology();
     if (!slot)
       return known->primaries.front();
     const std::int16_t owner = known->owner[*slot];
@@ -537,7 +541,7 @@ struct ClusterClient::Impl {
 
   // SCAN over every primary under one cursor "<primary>-<cursor>", "0" at both ends.
   Reply execute_scan(const Argv& argv) {
-    const auto known = current();
+    const auto known = known_topology();
     std::size_t node = 0;
     std::string cursor = "0";
     if (argv.size() >= 2 && argv[1] != "0") {
@@ -568,7 +572,7 @@ struct ClusterClient::Impl {
   // DBSIZE and FLUSHDB concern every primary.
   Reply execute_everywhere(const Argv& argv) {
     long long total = 0;
-    for (const Node& node : current()->primaries) {
+    for (const Node& node : known_topology()->primaries) {
       Reply reply = client_for(node)->execute(CommandArgs{argv});
       if (reply.is_error())
         return reply;
@@ -606,7 +610,13 @@ ValkeyConfig validated_cluster(ValkeyConfig config) {
 
 ClusterClient::ClusterClient(ValkeyConfig config, ClientOptions options)
     : impl_{std::make_unique<Impl>(validated_cluster(std::move(config)), std::move(options))} {
-  impl_->refresh();
+  // Like the standalone client, it may be made while the servers are down: the first command
+  // reads the map then, and fails as any command to an unreachable server does.
+  try {
+    impl_->refresh();
+  } catch (const Error& error) {
+    impl_->logger->warn("cluster slot map not read yet: {}", error.what());
+  }
 }
 
 ClusterClient::~ClusterClient() = default;

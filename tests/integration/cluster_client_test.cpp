@@ -196,6 +196,20 @@ TEST(ClusterAutoDetection, AStandaloneServerGetsTheStandaloneClient) {
   EXPECT_NE(dynamic_cast<ValkeyClient*>(client.get()), nullptr);
 }
 
+TEST(ClusterClientDown, IsMadeWhileNoSeedAnswersAndItsCommandsFailLikeAnyOutage) {
+  ServerProcess gone;
+  ValkeyConfig config = gone.config();
+  config.cluster.mode = ClusterMode::On;
+  config.connect_timeout = 200ms;
+  gone.kill();
+  std::unique_ptr<ClusterClient> client;
+  ASSERT_NO_THROW(client = std::make_unique<ClusterClient>(config));
+  EXPECT_THROW((void)client->get("k"), ConnectionError);
+  CacheManager cache{config};  // a CacheManager on a cluster that is down: degraded, not thrown
+  EXPECT_FALSE(cache.set("k", "v", 60s));
+  EXPECT_EQ(cache.get("k"), "v");  // from the fallback
+}
+
 TEST_F(ClusterClientTest, ADatabaseOtherThanZeroIsAConfigErrorAgainstACluster) {
   ValkeyConfig config = cluster_config(cluster());
   config.cluster.mode = ClusterMode::Auto;

@@ -39,9 +39,10 @@ struct ClusterNodeStatus {
 /// primary in turn under one cursor. Keyless commands (PING, INFO, PUBLISH) go to any primary.
 class ClusterClient final : public Client {
  public:
-  /// Validates the config and learns the slot map from the first seed that answers: the
-  /// config's host:port, then VALKEY_CLUSTER_NODES. Throws ConnectionError when none answers,
-  /// and ConfigError for a database other than 0.
+  /// Validates the config (ConfigError, also for a database other than 0) and learns the slot
+  /// map from the first seed that answers: the config's host:port, then VALKEY_CLUSTER_NODES.
+  /// When none answers it logs a warning and the first command tries again, so a client (and a
+  /// CacheManager) may be made while the cluster is down.
   explicit ClusterClient(ValkeyConfig config, ClientOptions options = {});
   ~ClusterClient() override;
   ClusterClient(const ClusterClient&) = delete;
