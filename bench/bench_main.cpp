@@ -1,7 +1,10 @@
 // The benchmark runner: starts one server for the whole run on a free loopback port, with a TLS
 // port next to it, fills it with the hot keys, runs every registered benchmark and stops the
-// server at the end.
+// server at the end. The cluster benchmarks' local cluster is started on first use and stopped
+// at the end too.
 #include <hiredis/hiredis.h>
+
+#include <airport/cache/cluster_slot.hpp>
 
 #include <benchmark/benchmark.h>
 #include <spdlog/sinks/null_sink.h>
@@ -9,9 +12,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
+#include <utility>
 
 #include "bench_support.hpp"
 #include "support/tls_certificates.hpp"
@@ -21,6 +27,11 @@ namespace {
 
 testing::ServerProcess* current_server = nullptr;
 std::string tls_unavailable;  // why the server has no TLS port; empty when it has one
+
+// The cluster's place in main(), empty until cluster() starts it; null outside main().
+std::optional<testing::ClusterProcess>* cluster_holder = nullptr;
+std::string cluster_unavailable;  // why the cluster could not start; empty until it failed
+const std::thread::id main_thread = std::this_thread::get_id();  // static init runs on it
 
 // The server's certificate: the usual names, and a wildcard for never used names (see
 // kTlsWildcardDomain).
@@ -34,34 +45,58 @@ testing::TlsServerFiles bench_server_files(testing::TlsCertificates& certificate
           .require_client_certificate = false};
 }
 
-// Writes every hot key in pipelined batches over a plain hiredis connection, so that the data
-// the benchmarks read does not depend on the code under test.
-void fill_hot_keys(const testing::ServerProcess& process) {
-  redisContext* context = redisConnect(process.host().c_str(), process.port());
+// Every node of `process` that owns slots ("host:port"), with the slot ranges it owns, read
+// from CLUSTER SLOTS over plain hiredis: [[start, end, [host, port, id], replicas...], ...].
+std::map<std::pair<std::string, int>, std::vector<std::pair<int, int>>> slot_owners(
+    const testing::ClusterProcess& process) {
+  const ValkeyConfig seed = process.seed_config();
+  redisContext* context = redisConnect(seed.host.c_str(), seed.port);
   if (context == nullptr || context->err != 0) {
     const std::string detail = context != nullptr ? context->errstr : "out of memory";
     redisFree(context);
-    throw std::runtime_error("bench: cannot connect to fill the server: " + detail);
+    throw std::runtime_error("bench: cannot connect to the cluster: " + detail);
   }
-  constexpr std::size_t batch = 1000;
-  const auto& keys = hot_keys();
-  for (std::size_t first = 0; first < keys.size(); first += batch) {
-    const std::size_t last = std::min(keys.size(), first + batch);
-    for (std::size_t i = first; i < last; ++i) {
-      const char* argv[] = {"SET", keys[i].c_str(), value_100().c_str()};
-      const std::size_t lengths[] = {3, keys[i].size(), value_100().size()};
-      redisAppendCommandArgv(context, 3, argv, lengths);
-    }
-    for (std::size_t i = first; i < last; ++i) {
-      void* reply = nullptr;
-      if (redisGetReply(context, &reply) != REDIS_OK) {
-        redisFree(context);
-        throw std::runtime_error("bench: filling the server failed");
-      }
-      freeReplyObject(reply);
-    }
-  }
+  auto* reply = static_cast<redisReply*>(redisCommand(context, "CLUSTER SLOTS"));
   redisFree(context);
+  if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY) {
+    freeReplyObject(reply);
+    throw std::runtime_error("bench: CLUSTER SLOTS did not answer with an array");
+  }
+  std::map<std::pair<std::string, int>, std::vector<std::pair<int, int>>> owners;
+  for (std::size_t i = 0; i < reply->elements; ++i) {
+    const redisReply* range = reply->element[i];
+    if (range->type != REDIS_REPLY_ARRAY || range->elements < 3 ||
+        range->element[2]->type != REDIS_REPLY_ARRAY || range->element[2]->elements < 2)
+      continue;
+    const redisReply* primary = range->element[2];
+    owners[{std::string{primary->element[0]->str, primary->element[0]->len},
+            static_cast<int>(primary->element[1]->integer)}]
+        .emplace_back(static_cast<int>(range->element[0]->integer),
+                      static_cast<int>(range->element[1]->integer));
+  }
+  freeReplyObject(reply);
+  return owners;
+}
+
+// The keys of `keys` whose slot is in one of `ranges`.
+std::vector<std::string> keys_in(const std::vector<std::pair<int, int>>& ranges,
+                                 const std::vector<std::string>& keys) {
+  std::vector<std::string> found;
+  for (const std::string& key : keys) {
+    const int slot = cluster_slot(key);
+    const auto holds = [&](const auto& range) {
+      return range.first <= slot && slot <= range.second;
+    };
+    if (std::any_of(ranges.begin(), ranges.end(), holds))
+      found.push_back(key);
+  }
+  return found;
+}
+
+// Writes every hot key to the primary owning its slot.
+void fill_cluster(const testing::ClusterProcess& process) {
+  for (const auto& [node, ranges] : slot_owners(process))
+    fill_keys(node.first, node.second, keys_in(ranges, hot_keys()));
 }
 
 // "7.0.15" from INFO server's redis_version (valkey_version on Valkey 8+, when present).
@@ -85,6 +120,78 @@ testing::ServerProcess& server() {
   if (current_server == nullptr)
     throw std::logic_error("bench: the server is not running");
   return *current_server;
+}
+
+void fill_keys(const std::string& host, int port, const std::vector<std::string>& keys) {
+  redisContext* context = redisConnect(host.c_str(), port);
+  if (context == nullptr || context->err != 0) {
+    const std::string detail = context != nullptr ? context->errstr : "out of memory";
+    redisFree(context);
+    throw std::runtime_error("bench: cannot connect to " + host + ":" + std::to_string(port) +
+                             " to fill it: " + detail);
+  }
+  constexpr std::size_t batch = 1000;
+  std::string failure;
+  for (std::size_t first = 0; first < keys.size() && failure.empty(); first += batch) {
+    const std::size_t last = std::min(keys.size(), first + batch);
+    for (std::size_t i = first; i < last; ++i) {
+      const char* argv[] = {"SET", keys[i].c_str(), value_100().c_str()};
+      const std::size_t lengths[] = {3, keys[i].size(), value_100().size()};
+      redisAppendCommandArgv(context, 3, argv, lengths);
+    }
+    for (std::size_t i = first; i < last; ++i) {
+      void* reply = nullptr;
+      if (redisGetReply(context, &reply) != REDIS_OK) {
+        redisFree(context);
+        throw std::runtime_error("bench: filling " + host + ":" + std::to_string(port) + " failed");
+      }
+      const auto* answer = static_cast<const redisReply*>(reply);
+      if (answer->type == REDIS_REPLY_ERROR && failure.empty())
+        failure = "SET " + keys[i] + ": " + std::string{answer->str, answer->len};
+      freeReplyObject(reply);
+    }
+  }
+  redisFree(context);
+  if (!failure.empty())
+    throw std::runtime_error("bench: filling " + host + ":" + std::to_string(port) +
+                             " failed: " + failure);
+}
+
+testing::ClusterProcess& cluster() {
+  if (cluster_holder == nullptr)
+    throw std::logic_error("bench: the cluster exists only while main() runs the benchmarks");
+  if (*cluster_holder)
+    return **cluster_holder;
+  if (!cluster_unavailable.empty())
+    throw std::runtime_error("bench: no cluster: " + cluster_unavailable);
+  // ServerProcess ties each node to the thread that starts it (PR_SET_PDEATHSIG); only the main
+  // thread, which runs every Setup() and thread 0 of every benchmark, lasts the whole run.
+  if (std::this_thread::get_id() != main_thread)
+    throw std::logic_error("bench: the cluster must be started from the main thread");
+  try {
+    cluster_holder->emplace();
+    fill_cluster(**cluster_holder);
+  } catch (const std::exception& error) {
+    cluster_holder->reset();
+    cluster_unavailable = error.what();
+    throw std::runtime_error("bench: no cluster: " + cluster_unavailable);
+  }
+  return **cluster_holder;
+}
+
+std::vector<std::string> keys_on(const testing::ServerProcess& node,
+                                 const std::vector<std::string>& keys) {
+  const auto owners = slot_owners(cluster());
+  const auto ranges = owners.find({node.host(), node.port()});
+  return ranges == owners.end() ? std::vector<std::string>{} : keys_in(ranges->second, keys);
+}
+
+ValkeyConfig quiet_cluster_config() {
+  ValkeyConfig config = cluster().seed_config();
+  config.cluster.mode = ClusterMode::On;
+  config.health_check_interval = std::chrono::hours{1};
+  config.log_level = LogLevel::Off;
+  return config;
 }
 
 ValkeyConfig quiet_config() {
@@ -212,6 +319,9 @@ int main(int argc, char** argv) {
     // Declared before the server, so that the certificate files outlive it; both are removed
     // when main() returns or throws.
     std::optional<testing::TlsCertificates> certificates;
+    // Started by the first cluster benchmark (cluster()), stopped with the server.
+    std::optional<testing::ClusterProcess> cluster_process;
+    airport::cache::bench::cluster_holder = &cluster_process;
     // Constructed on the main thread, which outlives it (ServerProcess uses PR_SET_PDEATHSIG).
     std::optional<testing::ServerProcess> server_process;
     try {
@@ -227,7 +337,8 @@ int main(int argc, char** argv) {
     }
     testing::ServerProcess& process = *server_process;
     airport::cache::bench::current_server = &process;
-    airport::cache::bench::fill_hot_keys(process);
+    airport::cache::bench::fill_keys(process.host(), process.port(),
+                                     airport::cache::bench::hot_keys());
     benchmark::AddCustomContext("server_binary", process.binary());
     benchmark::AddCustomContext("server_version", airport::cache::bench::server_version(process));
     benchmark::AddCustomContext("server_endpoint",
@@ -242,6 +353,7 @@ int main(int argc, char** argv) {
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     airport::cache::bench::current_server = nullptr;
+    airport::cache::bench::cluster_holder = nullptr;
   } catch (const std::exception& error) {
     std::cerr << "bench: " << error.what() << '\n';
     return 1;

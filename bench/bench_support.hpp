@@ -1,6 +1,6 @@
 // Shared set-up of the benchmark suite: the one server the whole run uses (started by
-// bench_main.cpp, plaintext and TLS), configs and loggers that keep the measurements quiet, and
-// realistic keys.
+// bench_main.cpp, plaintext and TLS), the local cluster the cluster benchmarks start on first
+// use, configs and loggers that keep the measurements quiet, and realistic keys.
 #pragma once
 
 #include <airport/cache/config.hpp>
@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "support/cluster_process.hpp"
 #include "support/server.hpp"
 
 struct redisContext;
@@ -32,6 +33,14 @@ inline constexpr std::size_t kHotKeyCount = 10'000;
 /// the binary lacks TLS support.
 [[nodiscard]] testing::ServerProcess& server();
 
+/// The run's local cluster (3 primaries, 3 replicas; ClusterProcess), started by the first call
+/// and stopped when the run ends, holding every hot key. Starting takes ~2-3 s, so only runs
+/// with a cluster benchmark pay for it. Call it first from the main thread (a benchmark's
+/// Setup(), or the body of a single-threaded benchmark): the nodes die with the thread that
+/// started them. Throws std::runtime_error saying why when the cluster cannot start (then and
+/// on every later call), std::logic_error when first called from another thread.
+[[nodiscard]] testing::ClusterProcess& cluster();
+
 /// A config for this run's server that keeps background work out of the measurements: a health
 /// check once an hour and the library's own logging off.
 [[nodiscard]] ValkeyConfig quiet_config();
@@ -43,6 +52,20 @@ inline constexpr std::size_t kHotKeyCount = 10'000;
 /// The server's certificate is valid for localhost, 127.0.0.1 and *.<this domain>: a connection
 /// can verify a name that no earlier connection used, and so get no session to resume.
 inline constexpr std::string_view kTlsWildcardDomain = "bench.airport.test";
+
+/// quiet_config() for cluster(): its first node as the seed, cluster.mode On.
+[[nodiscard]] ValkeyConfig quiet_cluster_config();
+
+/// The keys of `keys` whose slot the cluster node `node` owns now, by one CLUSTER SLOTS (over
+/// plain hiredis); none for a replica.
+[[nodiscard]] std::vector<std::string> keys_on(const testing::ServerProcess& node,
+                                               const std::vector<std::string>& keys);
+
+/// SETs value_100() to each of `keys` on the server at host:port, in pipelined batches over a
+/// plain hiredis connection (so that the data read does not depend on the code under test).
+/// Throws std::runtime_error on an I/O error or an error reply (MOVED, for a key whose slot
+/// the node does not own).
+void fill_keys(const std::string& host, int port, const std::vector<std::string>& keys);
 
 /// A logger at level off, for CacheManagerOptions / ClientOptions.
 [[nodiscard]] std::shared_ptr<spdlog::logger> quiet_logger();

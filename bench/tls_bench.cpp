@@ -1,40 +1,25 @@
 // TLS against plaintext on the same server process (bench_main.cpp gives it a TLS port): a
 // ValkeyClient GET and a Pipeline of 100 SETs over each port, opening a connection with a full
 // and with a resumed TLS handshake (and plain TCP for reference), and redis-benchmark's GET over
-// TLS and plaintext on one connection: the reference ("ceiling") of what TLS costs a C client.
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
+// TLS and plaintext on one connection (run by redis_benchmark.hpp): the reference ("ceiling") of
+// what TLS costs a C client.
 #include <airport/cache/valkey_client.hpp>
 
 #include <benchmark/benchmark.h>
 
 #include <atomic>
-#include <cctype>
-#include <cerrno>
 #include <chrono>
-#include <cstdlib>
-#include <cstring>
-#include <filesystem>
+#include <cstdint>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <stdexcept>
 #include <string>
-#include <string_view>
-#include <system_error>
-#include <utility>
 #include <vector>
 
 #include "bench_support.hpp"
 #include "connection.hpp"
 #include "paired.hpp"
-
-extern char** environ;
+#include "redis_benchmark.hpp"
 
 namespace airport::cache::bench {
 namespace {
@@ -200,121 +185,6 @@ BENCHMARK(BM_Paired_TlsConnect)->UseRealTime();
 
 constexpr int kRedisBenchmarkRequests = 10'000;
 
-bool is_executable(const std::filesystem::path& path) {
-  std::error_code error;
-  return std::filesystem::is_regular_file(path, error) && ::access(path.c_str(), X_OK) == 0;
-}
-
-// $AIRPORT_CACHE_REDIS_BENCHMARK (a path, or a name looked up on PATH), else the tool that comes
-// with the server (valkey-benchmark beside valkey-server, redis-benchmark beside redis-server),
-// else either one on PATH.
-std::string redis_benchmark_binary() {
-  if (const char* chosen = std::getenv("AIRPORT_CACHE_REDIS_BENCHMARK"); chosen && *chosen)
-    return chosen;
-  const std::filesystem::path server_binary{server().binary()};
-  std::vector<std::string> names{"redis-benchmark", "valkey-benchmark"};
-  if (server_binary.filename().string().starts_with("valkey"))
-    std::swap(names[0], names[1]);
-  for (const std::string& name : names) {
-    if (is_executable(server_binary.parent_path() / name))
-      return (server_binary.parent_path() / name).string();
-  }
-  const char* path = std::getenv("PATH");
-  for (const std::string& name : names) {
-    std::istringstream dirs{path != nullptr ? path : ""};
-    std::string dir;
-    while (std::getline(dirs, dir, ':')) {
-      if (!dir.empty() && is_executable(std::filesystem::path{dir} / name))
-        return (std::filesystem::path{dir} / name).string();
-    }
-  }
-  throw std::runtime_error(
-      "redis-benchmark not found (Debian: redis-tools; or set AIRPORT_CACHE_REDIS_BENCHMARK)");
-}
-
-// Runs `argv` (argv[0] a path, or a name looked up on PATH) with stdin from /dev/null and returns
-// its stdout and stderr, interleaved. Kills it (SIGKILL, by pid) when it runs past `timeout`, and
-// always reaps it. Throws on a failure to start, a timeout, or a non-zero exit, with the tail of
-// its output.
-std::string run_to_completion(const std::vector<std::string>& argv,
-                              std::chrono::milliseconds timeout) {
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0)
-    throw std::runtime_error(std::string{"pipe: "} + std::strerror(errno));
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDERR_FILENO);
-  std::vector<char*> args;
-  for (const std::string& arg : argv)
-    args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  const int spawned = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(pipe_fds[1]);
-  if (spawned != 0) {
-    ::close(pipe_fds[0]);
-    throw std::runtime_error(argv[0] + ": cannot start: " + std::strerror(spawned));
-  }
-  std::string output;
-  bool timed_out = false;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      break;
-    }
-    pollfd ready{pipe_fds[0], POLLIN, 0};
-    const int polled = ::poll(&ready, 1, static_cast<int>(left.count()));
-    if (polled < 0 && errno != EINTR)
-      break;
-    if (polled <= 0)
-      continue;  // the deadline is checked again
-    char buffer[4096];
-    const ssize_t n = ::read(pipe_fds[0], buffer, sizeof buffer);
-    if (n == 0)
-      break;  // it closed its output: it is exiting
-    if (n > 0)
-      output.append(buffer, static_cast<std::size_t>(n));
-    else if (errno != EINTR && errno != EAGAIN)
-      break;
-  }
-  ::close(pipe_fds[0]);
-  if (timed_out)
-    ::kill(pid, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  std::string tail = output.size() > 400 ? output.substr(output.size() - 400) : output;
-  while (!tail.empty() && std::isspace(static_cast<unsigned char>(tail.back())) != 0)
-    tail.pop_back();
-  if (timed_out)
-    throw std::runtime_error(argv[0] + ": no result in " + std::to_string(timeout.count()) +
-                             " ms, killed: " + tail);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw std::runtime_error(argv[0] + " failed: " + tail);
-  return output;
-}
-
-// The requests per second of the one test in redis-benchmark's --csv output:
-// "test","rps","avg_latency_ms",... then "GET <key>","41666.67",...
-double csv_requests_per_second(const std::string& output) {
-  std::istringstream lines{output};
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (!line.starts_with("\"GET "))
-      continue;
-    const std::size_t start = line.find(",\"");
-    if (start != std::string::npos)
-      return std::stod(line.substr(start + 2));
-  }
-  throw std::runtime_error("redis-benchmark printed no GET result: " + output);
-}
-
 // redis-benchmark: 1 client, no pipelining, GET of hot_keys()[0] (100 bytes) on the same server,
 // over TLS (trusting the run's CA) or plaintext. One iteration is one redis-benchmark run of
 // kRedisBenchmarkRequests GETs; its time is what redis-benchmark measured itself, so starting
@@ -332,7 +202,8 @@ void run_redis_benchmark_get(benchmark::State& state, bool tls) {
     argv.insert(argv.end(), {"-c", "1", "-P", "1", "-n", std::to_string(kRedisBenchmarkRequests),
                              "--csv", "GET", hot_keys().front()});
     for (auto _ : state) {
-      const double rps = csv_requests_per_second(run_to_completion(argv, std::chrono::minutes{2}));
+      const double rps =
+          csv_get_requests_per_second(run_to_completion(argv, std::chrono::minutes{2}));
       state.SetIterationTime(kRedisBenchmarkRequests / rps);
     }
   });
