@@ -444,10 +444,15 @@ struct ClusterClient::Impl {
         }
         continue;
       }
-      if (is_busy_reply(reply) && pause_before_retry(busy_attempts++)) {
-        target.reset();
-        asking = false;
-        continue;
+      if (is_busy_reply(reply)) {
+        if (pause_before_retry(busy_attempts++)) {
+          target.reset();
+          asking = false;
+          continue;
+        }
+        // Still down when the time is up: an outage, as an unreachable server is, not an
+        // answer; the CacheManager degrades on it instead of taking it for a refused command.
+        throw ConnectionError(fmt::format("{} on the cluster: {}", operation, reply.text()));
       }
       return reply;
     }
