@@ -2,6 +2,8 @@
 // watchdog thread, and token generation.
 #include "airport/cache/patterns/lock.hpp"
 
+#include "airport/cache/cluster_slot.hpp"
+
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -381,9 +383,15 @@ bool DistributedLock::extend(std::string_view key, const LockHolder& holder, mil
 }
 
 std::string DistributedLock::fencing_key(std::string_view key) {
+  // One script touches both keys, so in a cluster they must share a slot. A key with a hash
+  // tag lends it to "<key>:fence". Any other key is repeated as the fence's tag,
+  // "<key>:fence{<key>}": the fence hashes exactly as the lock does, and still starts with the
+  // lock's key, so key-prefix SCANs, namespace sweeps and ACL key patterns (~airport:*) cover it.
   std::string fence;
-  fence.reserve(key.size() + 6);
+  fence.reserve(2 * key.size() + 8);
   fence.append(key).append(":fence");
+  if (cluster_hash_tag(key) == key)
+    fence.append("{").append(key).append("}");
   return fence;
 }
 

@@ -21,8 +21,8 @@ constexpr int max_rows = 999;
 
 // The bit check and the seat lock in one step: a hold is never granted on a confirmed seat.
 // The lock part matches DistributedLock's acquire script (value `passenger:token`, SET NX PX,
-// fencing INCR on `<lock>:fence`), so DistributedLock's release, extend and holder work on it.
-// Returns the fencing token, -1 when the seat is taken, -2 when it is held.
+// fencing INCR on DistributedLock::fencing_key(lock)), so DistributedLock's release, extend and
+// holder work on it. Returns the fencing token, -1 when the seat is taken, -2 when it is held.
 const Script& hold_script() {
   static const Script script{R"lua(
 if redis.call('GETBIT', KEYS[1], ARGV[1]) == 1 then return -1 end

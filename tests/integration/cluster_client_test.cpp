@@ -6,6 +6,7 @@
 #include <airport/cache/cluster_slot.hpp>
 #include <airport/cache/errors.hpp>
 #include <airport/cache/manager.hpp>
+#include <airport/cache/patterns/lock.hpp>
 #include <airport/cache/subscriber.hpp>
 
 #include <atomic>
@@ -179,6 +180,24 @@ TEST_F(ClusterClientTest, AMovedSlotIsFollowedAndItsKeysStayReadableDuringAndAft
   std::cout << "[ measure  ] slot " << slot << " moved with 200 keys: " << settled
             << " redirects in all, 0 failed reads\n";
   cluster().migrate_slot(slot, *to, from);  // put it back for the other tests
+}
+
+// The lock and its fencing counter are used by one script, so they must share a slot whatever
+// the lock's key: the fence key carries the lock key as its hash tag.
+TEST_F(ClusterClientTest, ADistributedLockWorksOnAnyKeyWithoutAHashTag) {
+  ClusterClient client{cluster_config(cluster())};
+  DistributedLock lock{client};
+  for (const std::string key :
+       {"seat:lock:UA123:2024-01-15:1C", "rebuild:board", "{tagged}:lock"}) {
+    SCOPED_TRACE(key);
+    EXPECT_EQ(cluster_slot(DistributedLock::fencing_key(key)), cluster_slot(key));
+    std::optional<LockLease> lease = lock.try_acquire(key);
+    ASSERT_TRUE(lease);
+    EXPECT_EQ(lease->fencing_token(), 1);
+    EXPECT_FALSE(lock.try_acquire(key));
+    EXPECT_TRUE(lease->release());
+    EXPECT_EQ(lock.try_acquire(key)->fencing_token(), 2);
+  }
 }
 
 TEST_F(ClusterClientTest, AutoDetectionPicksTheClusterClientForAClusterNode) {

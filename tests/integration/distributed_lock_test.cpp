@@ -357,7 +357,7 @@ TEST_F(DistributedLockTest, KeysAndOwnersWithSpacesAndColonsWork) {
     ASSERT_TRUE(holder);
     EXPECT_EQ(holder->owner, "ops team:night shift");
     EXPECT_EQ(holder->token, lease->token());
-    EXPECT_EQ(oracle.get(odd + ":fence"), "1");
+    EXPECT_EQ(oracle.get(odd + ":fence{" + odd + "}"), "1");
     EXPECT_FALSE(lock.try_acquire(odd));
     EXPECT_TRUE(lease->release());
     EXPECT_FALSE(key_exists(odd));

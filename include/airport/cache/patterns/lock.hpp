@@ -34,7 +34,7 @@ struct LockOptions {
   /// Optional label stored before the token (`owner:token`), reported by holder(): e.g. the
   /// passenger holding a seat. Any bytes; empty stores the token alone. Default empty.
   std::string owner{};
-  /// Expiry of the fencing counter (`<key>:fence`), refreshed by every successful acquire.
+  /// Expiry of the fencing counter (fencing_key()), refreshed by every successful acquire.
   /// None keeps it forever. Set it to bound memory for short-lived keys (one lock per seat and
   /// flight), but longer than any downstream store remembers fencing tokens: the counter starts
   /// again at 1 after it expired. Must be positive when set. Default none.
@@ -149,8 +149,9 @@ class LockLease {
 /// and a second client can acquire it. This is not Redlock and makes no multi-primary claim.
 /// Protect downstream writes with the fencing token instead of trusting the lock alone.
 ///
-/// Keys: the lock lives at `key`, its fencing counter at `key + ":fence"`. In a cluster both must
-/// hash to one slot: put a hash tag in the key (CacheKeyBuilder::hash_tag).
+/// Keys: the lock lives at `key`, its fencing counter at `key:fence{key}` (or `key:fence` when the
+/// key has a {hash tag} of its own): both always hash to one cluster slot, and the fence starts
+/// with the lock's key, so prefix SCANs and ACL key patterns cover it.
 ///
 /// Cost: one round trip per try (acquire script), per extend and per release. Every script goes
 /// through Client::eval, so it survives SCRIPT FLUSH and server restarts.
@@ -184,7 +185,8 @@ class DistributedLock {
   bool release(std::string_view key, const LockHolder& holder);
   bool extend(std::string_view key, const LockHolder& holder, std::chrono::milliseconds ttl);
 
-  /// The key of `key`'s fencing counter: `key + ":fence"`.
+  /// The key of `key`'s fencing counter: `key + ":fence{" + key + "}"`, or `key + ":fence"` when
+  /// `key` has a {hash tag}; either way in `key`'s cluster slot.
   [[nodiscard]] static std::string fencing_key(std::string_view key);
   /// A fresh random token: 32 lower-case hex characters from OpenSSL's CSPRNG.
   [[nodiscard]] static std::string make_token();

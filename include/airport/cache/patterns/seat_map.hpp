@@ -104,8 +104,9 @@ enum class ConfirmResult {
 ///
 ///   seat_map_key(f, d)              bitmap of confirmed seats (bit = SeatLayout::index_of)
 ///   seat_lock_key(f, d, seat)       the hold: a DistributedLock, value `passenger:token`
-///   seat_lock_key(f, d, seat):fence the hold's fencing counter
-///   seat_reservation_key(f, d, s)   the confirmed passenger, reservation_ttl
+///   seat_lock_key(f, d, seat):fence{...}  the hold's fencing counter
+///   (DistributedLock::fencing_key) seat_reservation_key(f, d, s)   the confirmed passenger,
+///   reservation_ttl
 ///
 /// Why the lock key is flight + date + seat and never the passenger: the original workshop keyed
 /// the lock by user, so two passengers computed two different lock keys for one seat, both "got"
