@@ -12,12 +12,12 @@
 #include <fmt/format.h>
 #include <spdlog/logger.h>
 
+#include "airport/cache/cluster_client.hpp"
 #include "airport/cache/deadline.hpp"
 #include "airport/cache/errors.hpp"
 #include "airport/cache/fallback_cache.hpp"
 #include "airport/cache/logging.hpp"
 #include "airport/cache/patterns/lock.hpp"
-#include "airport/cache/cluster_client.hpp"
 #include "airport/cache/valkey_client.hpp"
 #include "invalidation_journal.hpp"
 #include "log_limiter.hpp"
