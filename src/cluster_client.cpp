@@ -725,6 +725,14 @@ std::uint64_t ClusterClient::server_epoch() const noexcept {
   return epoch;
 }
 
+std::string ClusterClient::shard_of(std::string_view key) const {
+  const auto known = impl_->current();
+  if (!known)
+    return {};
+  const std::int16_t owner = known->owner[cluster_slot(key)];
+  return owner < 0 ? std::string{} : known->primaries[static_cast<std::size_t>(owner)].endpoint;
+}
+
 std::vector<ClusterNodeStatus> ClusterClient::nodes() const {
   std::vector<ClusterNodeStatus> result;
   const auto known = impl_->current();

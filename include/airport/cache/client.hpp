@@ -101,6 +101,13 @@ class Client {
   /// may have come back from an older snapshot, so the CacheManager forgets its namespace when
   /// this moves. 0 for a client that cannot tell.
   [[nodiscard]] virtual std::uint64_t server_epoch() const noexcept { return 0; }
+  /// Whether keys are spread over the slots of a Valkey Cluster (commands used together then
+  /// need a common {hash tag}).
+  [[nodiscard]] virtual bool is_cluster() const noexcept { return false; }
+  /// Which server answers for `key` now: "" for a single server; on a cluster, the primary that
+  /// owns the key's slot ("host:port"), or "" while the slot map is unknown. The CacheManager
+  /// keeps one circuit breaker per answer, so one shard's outage degrades only that shard.
+  [[nodiscard]] virtual std::string shard_of(std::string_view /*key*/) const { return {}; }
 
   /// Generic command: command("OBJECT", "ENCODING", key). Error replies are returned.
   template <class... Args>

@@ -61,6 +61,9 @@ class ClusterClient final : public Client {
   [[nodiscard]] std::string endpoint() const override;
   /// Restarts seen on any node, summed.
   [[nodiscard]] std::uint64_t server_epoch() const noexcept override;
+  [[nodiscard]] bool is_cluster() const noexcept override { return true; }
+  /// The primary that owns the key's slot in the current slot map.
+  [[nodiscard]] std::string shard_of(std::string_view key) const override;
 
   /// Every node of the current slot map, primaries first.
   [[nodiscard]] std::vector<ClusterNodeStatus> nodes() const;
