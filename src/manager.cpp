@@ -6,13 +6,17 @@
 #include <condition_variable>
 #include <limits>
 #include <mutex>
+#include <numeric>
+#include <shared_mutex>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include <fmt/format.h>
 #include <spdlog/logger.h>
 
 #include "airport/cache/cluster_client.hpp"
+#include "airport/cache/cluster_slot.hpp"
 #include "airport/cache/deadline.hpp"
 #include "airport/cache/errors.hpp"
 #include "airport/cache/fallback_cache.hpp"
@@ -83,19 +87,25 @@ class LoadingHere {
 }  // namespace
 
 nlohmann::json CacheHealth::to_json() const {
-  return {{"status", to_string(level)},
-          {"circuit", to_string(circuit)},
-          {"server_up", server.up},
-          {"server", server.server_name},
-          {"server_version", server.server_version},
-          {"role", server.role},
-          {"round_trip_us", server.round_trip.count()},
-          {"last_error", server.last_error},
-          {"refusal", server.refusal},
-          {"pool_open", server.pool_open},
-          {"pool_idle", server.pool_idle},
-          {"journal_pending", journal_pending},
-          {"fallback_enabled", fallback_enabled}};
+  nlohmann::json json{{"status", to_string(level)},
+                      {"circuit", to_string(circuit)},
+                      {"server_up", server.up},
+                      {"server", server.server_name},
+                      {"server_version", server.server_version},
+                      {"role", server.role},
+                      {"round_trip_us", server.round_trip.count()},
+                      {"last_error", server.last_error},
+                      {"refusal", server.refusal},
+                      {"pool_open", server.pool_open},
+                      {"pool_idle", server.pool_idle},
+                      {"journal_pending", journal_pending},
+                      {"fallback_enabled", fallback_enabled}};
+  if (!nodes.empty()) {
+    StatsSnapshot only_nodes;
+    only_nodes.nodes = nodes;
+    json["nodes"] = only_nodes.to_json()["nodes"];
+  }
+  return json;
 }
 
 struct CacheManager::Impl {
@@ -117,18 +127,120 @@ struct CacheManager::Impl {
         journal{config.fallback.journal_max_entries,
                 options.journal_overflow == JournalOverflow::InvalidateNamespace,
                 config.key_prefix} {
-    breaker.set_listener([this](CircuitState from, CircuitState to) { on_transition(from, to); });
+    breaker.set_listener([this](CircuitState from, CircuitState to) {
+      on_transition(from, to, config.endpoint(), "");
+    });
   }
 
-  void on_transition(CircuitState from, CircuitState to) {
+  // Called once the client is in place: on a cluster, breakers and journal work per shard.
+  void adopt(std::shared_ptr<Client> chosen) {
+    client = std::move(chosen);
+    known_epoch = client->server_epoch();
+    if (client->is_cluster()) {
+      journal.set_grouping([](std::string_view key) { return cluster_slot(key); });
+      clustered.store(true, std::memory_order_release);
+    }
+  }
+
+  void on_transition(CircuitState from, CircuitState to, std::string_view where,
+                     std::string_view shard) {
     if (to == CircuitState::Open) {
-      logger->warn("circuit {} -> open: Valkey at {} unavailable; serving from the fallback",
-                   to_string(from), config.endpoint());
+      logger->warn("circuit {} -> open: Valkey at {} unavailable; serving {}from the fallback",
+                   to_string(from), where, shard.empty() ? "" : "its keys ");
     } else {
-      logger->info("circuit {} -> {} ({})", to_string(from), to_string(to), config.endpoint());
+      logger->info("circuit {} -> {} ({})", to_string(from), to_string(to), where);
     }
     if (options.on_circuit_change)
       options.on_circuit_change(from, to);
+  }
+
+  // The breaker of the shard that serves `key` now. On a cluster each primary has its own, so
+  // one shard's outage degrades only the keys it serves; the manager's own breaker covers a
+  // single server, keyless calls (invalidate_pattern) and slots with no known owner.
+  CircuitBreaker& breaker_for(std::string_view key) {
+    if (key.empty() || !clustered.load(std::memory_order_acquire))
+      return breaker;
+    std::string shard = client->shard_of(key);
+    if (shard.empty())
+      return breaker;
+    {
+      const std::shared_lock lock{shard_breakers_mutex};
+      if (const auto found = shard_breakers.find(shard); found != shard_breakers.end())
+        return *found->second;
+    }
+    const std::unique_lock lock{shard_breakers_mutex};
+    auto& made = shard_breakers[shard];
+    if (!made) {
+      made = std::make_unique<CircuitBreaker>(config.circuit_breaker, options.circuit_rate, clock);
+      made->set_listener([this, shard](CircuitState from, CircuitState to) {
+        on_transition(from, to, "shard " + shard, shard);
+      });
+    }
+    return *made;
+  }
+
+  static int severity(CircuitState state) {
+    return state == CircuitState::Open ? 2 : state == CircuitState::HalfOpen ? 1 : 0;
+  }
+
+  static StatsSnapshot::Circuit circuit_of(const CircuitBreaker::Snapshot& snapshot) {
+    return {.state = snapshot.state,
+            .consecutive_failures = snapshot.consecutive_failures,
+            .opened = snapshot.opened,
+            .half_opened = snapshot.half_opened,
+            .closed = snapshot.closed,
+            .rejected = snapshot.rejected};
+  }
+
+  // The manager's breaker together with every shard's: the worst state, the most consecutive
+  // failures, the transitions and rejections summed.
+  StatsSnapshot::Circuit circuit_summary() const {
+    StatsSnapshot::Circuit summary = circuit_of(breaker.snapshot());
+    const std::shared_lock lock{shard_breakers_mutex};
+    for (const auto& [shard, shard_breaker] : shard_breakers) {
+      const StatsSnapshot::Circuit one = circuit_of(shard_breaker->snapshot());
+      if (severity(one.state) > severity(summary.state))
+        summary.state = one.state;
+      summary.consecutive_failures =
+          std::max(summary.consecutive_failures, one.consecutive_failures);
+      summary.opened += one.opened;
+      summary.half_opened += one.half_opened;
+      summary.closed += one.closed;
+      summary.rejected += one.rejected;
+    }
+    return summary;
+  }
+
+  // On a cluster, every node with its shard's breaker; empty on a single server.
+  std::vector<StatsSnapshot::Node> node_states() const {
+    std::vector<StatsSnapshot::Node> states;
+    const auto* cluster = dynamic_cast<const ClusterClient*>(client.get());
+    if (cluster == nullptr)
+      return states;
+    const std::shared_lock lock{shard_breakers_mutex};
+    for (const ClusterNodeStatus& node : cluster->nodes()) {
+      StatsSnapshot::Node state{.endpoint = node.endpoint,
+                                .role = node.role,
+                                .slots = node.slots,
+                                .up = node.health.up,
+                                .last_error = node.health.last_error};
+      if (const auto found = shard_breakers.find(node.endpoint); found != shard_breakers.end())
+        state.circuit = circuit_of(found->second->snapshot());
+      states.push_back(std::move(state));
+    }
+    return states;
+  }
+
+  // The health check of `endpoint` answered: an open breaker covering it may try again early
+  // (half-open; its probes decide).
+  void server_answered(std::string_view endpoint) {
+    if (breaker.state() == CircuitState::Open)
+      breaker.expire_open_period();
+    const std::shared_lock lock{shard_breakers_mutex};
+    if (const auto found = shard_breakers.find(std::string{endpoint});
+        found != shard_breakers.end() && found->second->state() == CircuitState::Open) {
+      found->second->expire_open_period();
+    }
   }
 
   void validate_key(std::string_view key) const {
@@ -165,10 +277,20 @@ struct CacheManager::Impl {
     return DeadlineScope::bound(Steady::now(), config.operation_timeout);
   }
 
-  // Runs `operation` against the server under the breaker, with retries inside the operation
-  // deadline and the retry budget. Never throws for availability failures.
   template <class Operation>
-  Outcome guarded(Operation&& operation, bool idempotent) {
+  Outcome guarded(Operation&& operation, bool idempotent, std::string_view key) {
+    const std::array<std::string_view, 1> keys{key};
+    return guarded(std::forward<Operation>(operation), idempotent,
+                   std::span<const std::string_view>{keys});
+  }
+
+  // Runs `operation` against the server under the breaker of the keys' shard (every key on one
+  // shard; none for a keyless call), with retries inside the operation deadline and the retry
+  // budget. Never throws for availability failures.
+  template <class Operation>
+  Outcome guarded(Operation&& operation, bool idempotent,
+                  std::span<const std::string_view> keys = {}) {
+    CircuitBreaker& breaker = keys.empty() ? this->breaker : breaker_for(keys.front());
     const CircuitBreaker::Permit permit = breaker.try_acquire();
     if (!permit)
       return Outcome::Unavailable;  // open: no syscall at all
@@ -176,7 +298,7 @@ struct CacheManager::Impl {
     // Read before the journal: a restart noted by another caller journals its sweep first.
     const std::uint64_t epoch_before = known_epoch.load(std::memory_order_acquire);
     if (!journal.empty()) {
-      switch (recover()) {
+      switch (recover_for(keys)) {
         case Recovery::Done:
           break;
         case Recovery::Unfinished:
@@ -297,10 +419,27 @@ struct CacheManager::Impl {
 
   enum class Recovery { Done, Unfinished, Failed };
 
-  // Replays the journal to Valkey within the current deadline, one batch at a time, and drops
-  // the fallback's entries once Valkey owes nothing: Valkey is the source of truth again. One
-  // caller replays; the others do not wait for it (they are served degraded meanwhile).
-  Recovery recover() {
+  // What the journal owes before `keys` may be served by Valkey again: on a single server (or
+  // for a keyless call) everything; on a cluster only what their slots owe, so a shard that is
+  // still down holds up nobody else.
+  Recovery recover_for(std::span<const std::string_view> keys) {
+    if (keys.empty() || !clustered.load(std::memory_order_acquire))
+      return recover({});
+    for (const std::string_view key : keys) {
+      const std::uint16_t slot = cluster_slot(key);
+      if (!journal.owes(slot))
+        continue;
+      if (const Recovery result = recover(slot); result != Recovery::Done)
+        return result;
+    }
+    return Recovery::Done;
+  }
+
+  // Replays the journal (what `slot` owes, when given) to Valkey within the current deadline,
+  // one batch at a time, and drops the fallback's entries once Valkey owes nothing: Valkey is
+  // the source of truth again. One caller replays; the others do not wait for it (they are
+  // served degraded meanwhile).
+  Recovery recover(std::optional<std::uint16_t> slot) {
     std::unique_lock replay_lock{recovery_mutex, std::try_to_lock};
     if (!replay_lock.owns_lock())
       return Recovery::Unfinished;
@@ -311,7 +450,7 @@ struct CacheManager::Impl {
         result = Recovery::Unfinished;
         break;
       }
-      detail::InvalidationJournal::Batch batch = journal.take(replay_batch_size);
+      detail::InvalidationJournal::Batch batch = journal.take(replay_batch_size, slot);
       if (batch.kind == detail::InvalidationJournal::Batch::Kind::None)
         break;
       try {
@@ -320,6 +459,12 @@ struct CacheManager::Impl {
                     : batch.kind == detail::InvalidationJournal::Batch::Kind::Pattern ? 1
                                                                                       : 0;
         journal.done(batch, next_cursor);
+        // One slot's keys: what the fallback holds for them (written while their shard was
+        // down) is older than nothing, which is what Valkey now has.
+        if (slot) {
+          for (const std::string& key : batch.keys)
+            fallback.erase(key);
+        }
       } catch (const Error& error) {
         log_limited(
             spdlog::level::warn, "replay",
@@ -332,6 +477,11 @@ struct CacheManager::Impl {
     stats.record_journal_replayed(replayed);
     if (result == Recovery::Done) {
       // Entries added after the last take() are still pending: the next caller replays them.
+      if (slot && !journal.owes(slot)) {
+        if (journal.empty())
+          fallback.clear();
+        return Recovery::Done;
+      }
       if (!journal.empty())
         return Recovery::Unfinished;
       fallback.clear();
@@ -379,6 +529,29 @@ struct CacheManager::Impl {
     return removed;
   }
 
+  // The positions of `keys` grouped by the shard serving them, in first-seen order: one group
+  // holding every position on a single server.
+  std::vector<std::vector<std::size_t>> by_shard(std::span<const std::string_view> keys) const {
+    std::vector<std::vector<std::size_t>> groups;
+    if (!clustered.load(std::memory_order_acquire)) {
+      groups.emplace_back(keys.size());
+      std::iota(groups.back().begin(), groups.back().end(), std::size_t{0});
+      return groups;
+    }
+    std::vector<std::string> shards;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      std::string shard = client->shard_of(keys[i]);
+      const auto found = std::find(shards.begin(), shards.end(), shard);
+      if (found == shards.end()) {
+        shards.push_back(std::move(shard));
+        groups.push_back({i});
+      } else {
+        groups[static_cast<std::size_t>(found - shards.begin())].push_back(i);
+      }
+    }
+    return groups;
+  }
+
   void remember(std::string_view key, std::string_view value, Milliseconds ttl) {
     if (config.fallback.enabled)
       fallback.set(key, value, ttl);
@@ -388,7 +561,7 @@ struct CacheManager::Impl {
 
   std::optional<std::string> read(std::string_view key) {
     std::optional<std::string> value;
-    const auto outcome = guarded([&](Client& c) { value = c.get(key); }, true);
+    const auto outcome = guarded([&](Client& c) { value = c.get(key); }, true, key);
     if (outcome == Outcome::Unavailable) {
       stats.record_degraded();
       value = config.fallback.enabled ? fallback.get(key) : std::nullopt;
@@ -400,7 +573,7 @@ struct CacheManager::Impl {
   }
 
   bool write(std::string_view key, std::string_view value, Milliseconds expiry) {
-    const auto outcome = guarded([&](Client& c) { c.set(key, value, {.ttl = expiry}); }, true);
+    const auto outcome = guarded([&](Client& c) { c.set(key, value, {.ttl = expiry}); }, true, key);
     switch (outcome) {
       case Outcome::Ok:
         remember(key, value, expiry);
@@ -425,7 +598,7 @@ struct CacheManager::Impl {
   // Removes the key from Valkey and the fallback; journals it when Valkey cannot be told.
   bool forget(std::string_view key) {
     long long removed = 0;
-    const auto outcome = guarded([&](Client& c) { removed = c.del(key); }, true);
+    const auto outcome = guarded([&](Client& c) { removed = c.del(key); }, true, key);
     const bool in_fallback = fallback.erase(key);
     if (outcome == Outcome::Unavailable) {
       stats.record_degraded();
@@ -451,6 +624,10 @@ struct CacheManager::Impl {
   std::atomic<std::uint64_t> known_epoch{0};
   detail::LogLimiter log_limiter{std::chrono::seconds{10}};
   std::mutex recovery_mutex;
+  // On a cluster: true, and one breaker per primary (see breaker_for()).
+  std::atomic<bool> clustered{false};
+  mutable std::shared_mutex shard_breakers_mutex;
+  std::unordered_map<std::string, std::unique_ptr<CircuitBreaker>> shard_breakers;
 
   std::mutex flights_mutex;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights;
@@ -470,12 +647,12 @@ CacheManager::CacheManager(ValkeyConfig config, CacheManagerOptions options)
     // Every check, not only changes: the breaker may open after the server already came back.
     // The check only ends the open period; the half-open probes still decide, with their limit.
     client_options.on_health_check = [&impl](const HealthStatus& status) {
-      if (status.up && status.refusal.empty() && impl.breaker.state() == CircuitState::Open)
-        impl.breaker.expire_open_period();
+      if (status.up && status.refusal.empty())
+        impl.server_answered(status.endpoint);
     };
   }
   // A ClusterClient or a ValkeyClient, as VALKEY_CLUSTER says or the server answers.
-  impl.client = make_client(client_config(impl.config), client_options);
+  impl.adopt(make_client(client_config(impl.config), client_options));
 }
 
 CacheManager::CacheManager(std::shared_ptr<Client> client, ValkeyConfig config,
@@ -483,8 +660,7 @@ CacheManager::CacheManager(std::shared_ptr<Client> client, ValkeyConfig config,
     : impl_{std::make_unique<Impl>(std::move(config), std::move(options))} {
   if (!client)
     throw std::invalid_argument("CacheManager: the client is null");
-  impl_->client = std::move(client);
-  impl_->known_epoch = impl_->client->server_epoch();
+  impl_->adopt(std::move(client));
 }
 
 CacheManager::~CacheManager() {
@@ -498,7 +674,7 @@ CacheManager::~CacheManager() {
   try {
     // The pool may still be in its reconnect backoff after an outage: try again until the
     // deadline rather than give up on the first fast failure.
-    while (impl.recover() != Impl::Recovery::Done && Steady::now() + 10ms < deadline)
+    while (impl.recover({}) != Impl::Recovery::Done && Steady::now() + 10ms < deadline)
       std::this_thread::sleep_for(10ms);
   } catch (...) {  // NOLINT(bugprone-empty-catch): never throw from a destructor; logged below
   }
@@ -545,7 +721,7 @@ bool CacheManager::exists(std::string_view key) {
   impl.validate_key(key);
   const auto start = impl.clock.now();
   bool found = false;
-  const auto outcome = impl.guarded([&](Client& client) { found = client.exists(key); }, true);
+  const auto outcome = impl.guarded([&](Client& client) { found = client.exists(key); }, true, key);
   if (outcome == Impl::Outcome::Unavailable) {
     impl.stats.record_degraded();
     found = impl.config.fallback.enabled && impl.fallback.exists(key);
@@ -559,7 +735,8 @@ std::optional<Milliseconds> CacheManager::ttl(std::string_view key) {
   impl.validate_key(key);
   const auto start = impl.clock.now();
   std::optional<Milliseconds> remaining;
-  const auto outcome = impl.guarded([&](Client& client) { remaining = client.pttl(key); }, true);
+  const auto outcome =
+      impl.guarded([&](Client& client) { remaining = client.pttl(key); }, true, key);
   if (outcome == Impl::Outcome::Unavailable) {
     impl.stats.record_degraded();
     remaining = impl.config.fallback.enabled ? impl.fallback.ttl(key) : std::nullopt;
@@ -575,7 +752,7 @@ bool CacheManager::expire(std::string_view key, Milliseconds ttl) {
   const auto start = impl.clock.now();
   bool existed = false;
   const auto outcome =
-      impl.guarded([&](Client& client) { existed = client.pexpire(key, ttl); }, true);
+      impl.guarded([&](Client& client) { existed = client.pexpire(key, ttl); }, true, key);
   const bool in_fallback = impl.fallback.expire(key, ttl);
   if (outcome == Impl::Outcome::Unavailable) {
     impl.stats.record_degraded();
@@ -595,18 +772,29 @@ std::vector<std::optional<std::string>> CacheManager::mget(std::span<const std::
   if (keys.empty())
     return {};
   const auto start = impl.clock.now();
-  std::vector<std::optional<std::string>> values;
-  const auto outcome = impl.guarded([&](Client& client) { values = client.mget(keys); }, true);
-  if (outcome != Impl::Outcome::Ok) {
-    if (outcome == Impl::Outcome::Unavailable)
-      impl.stats.record_degraded();
-    values.clear();
-    for (const std::string_view key : keys) {
-      values.push_back(outcome == Impl::Outcome::Unavailable && impl.config.fallback.enabled
-                           ? impl.fallback.get(key)
-                           : std::nullopt);
+  std::vector<std::optional<std::string>> values(keys.size());
+  // One MGET per shard, each under its shard's breaker: keys on a shard that is down come from
+  // the fallback, the others from Valkey.
+  bool degraded = false;
+  for (const std::vector<std::size_t>& group : impl.by_shard(keys)) {
+    std::vector<std::string_view> group_keys;
+    group_keys.reserve(group.size());
+    for (const std::size_t index : group)
+      group_keys.push_back(keys[index]);
+    std::vector<std::optional<std::string>> found;
+    const auto outcome = impl.guarded([&](Client& client) { found = client.mget(group_keys); },
+                                      true, std::span<const std::string_view>{group_keys});
+    degraded = degraded || outcome == Impl::Outcome::Unavailable;
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      if (outcome == Impl::Outcome::Ok) {
+        values[group[i]] = std::move(found[i]);
+      } else if (outcome == Impl::Outcome::Unavailable && impl.config.fallback.enabled) {
+        values[group[i]] = impl.fallback.get(group_keys[i]);
+      }
     }
   }
+  if (degraded)
+    impl.stats.record_degraded();
   for (const auto& value : values)
     value ? impl.stats.record_hit() : impl.stats.record_miss();
   impl.timed(Operation::MGet, start);
@@ -623,39 +811,54 @@ bool CacheManager::mset(std::span<const std::pair<std::string_view, std::string_
   if (items.empty())
     return true;
   const auto start = impl.clock.now();
-  std::vector<Milliseconds> expiries;
-  expiries.reserve(items.size());
-  Pipeline pipeline;
-  for (const auto& [key, value] : items) {
-    expiries.push_back(impl.resolve(ttl));
-    const std::string px = std::to_string(expiries.back().count());
-    pipeline.add("SET", key, value, "PX", px);
-  }
-  std::vector<bool> refused(items.size(), false);
-  const auto outcome = impl.guarded(
-      [&](Client& client) {
-        const std::vector<Reply> replies = client.execute(pipeline);
-        for (std::size_t i = 0; i < replies.size(); ++i)
-          refused[i] = replies[i].is_error();
-      },
-      true);
-  bool all_stored = outcome == Impl::Outcome::Ok;
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    const auto& [key, value] = items[i];
-    if (outcome == Impl::Outcome::Ok && refused[i]) {
-      // The server refused this one (OOM, ...): neither it nor the value it replaces is served.
-      all_stored = false;
-      impl.stats.record_error(ErrorCategory::Reply);
-      impl.forget(key);
-      continue;
+  std::vector<std::string_view> keys;
+  keys.reserve(items.size());
+  for (const auto& item : items)
+    keys.push_back(item.first);
+  bool all_stored = true;
+  bool degraded = false;
+  // One pipeline per shard, each under its shard's breaker (one for a single server).
+  for (const std::vector<std::size_t>& group : impl.by_shard(keys)) {
+    std::vector<std::string_view> group_keys;
+    std::vector<Milliseconds> expiries;
+    group_keys.reserve(group.size());
+    expiries.reserve(group.size());
+    Pipeline pipeline;
+    for (const std::size_t index : group) {
+      const auto& [key, value] = items[index];
+      group_keys.push_back(key);
+      expiries.push_back(impl.resolve(ttl));
+      const std::string px = std::to_string(expiries.back().count());
+      pipeline.add("SET", key, value, "PX", px);
     }
-    impl.remember(key, value, expiries[i]);
-    if (outcome == Impl::Outcome::Unavailable)
-      impl.journal_key(key);
-    else
-      impl.stats.record_set();
+    std::vector<bool> refused(group.size(), false);
+    const auto outcome = impl.guarded(
+        [&](Client& client) {
+          const std::vector<Reply> replies = client.execute(pipeline);
+          for (std::size_t i = 0; i < replies.size(); ++i)
+            refused[i] = replies[i].is_error();
+        },
+        true, std::span<const std::string_view>{group_keys});
+    all_stored = all_stored && outcome == Impl::Outcome::Ok;
+    degraded = degraded || outcome == Impl::Outcome::Unavailable;
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      const auto& [key, value] = items[group[i]];
+      if (outcome == Impl::Outcome::Ok && refused[i]) {
+        // The server refused this one (OOM, ...): neither it nor the value it replaces is
+        // served.
+        all_stored = false;
+        impl.stats.record_error(ErrorCategory::Reply);
+        impl.forget(key);
+        continue;
+      }
+      impl.remember(key, value, expiries[i]);
+      if (outcome == Impl::Outcome::Unavailable)
+        impl.journal_key(key);
+      else
+        impl.stats.record_set();
+    }
   }
-  if (outcome == Impl::Outcome::Unavailable)
+  if (degraded)
     impl.stats.record_degraded();
   impl.timed(Operation::MSet, start);
   return all_stored;
@@ -724,6 +927,7 @@ std::optional<std::string> CacheManager::compute_bytes(
     const DeadlineScope scope{read_start + budget_left};
     if (options.early_refresh_beta > 0.0 || negative_caching) {
       std::optional<Milliseconds> remaining;
+      const std::array<std::string_view, 2> touched{key, negative_key};
       const auto outcome = impl.guarded(
           [&](Client& client) {
             Pipeline pipeline;
@@ -745,7 +949,7 @@ std::optional<std::string> CacheManager::compute_bytes(
             if (negative_caching)
               cached_not_found = replies[next].is_integer() && replies[next].as_integer() > 0;
           },
-          true);
+          true, std::span<const std::string_view>{touched}.first(negative_caching ? 2 : 1));
       if (outcome == Impl::Outcome::Unavailable) {
         impl.stats.record_degraded();
         cached = impl.config.fallback.enabled ? impl.fallback.get(key) : std::nullopt;
@@ -816,9 +1020,10 @@ std::optional<std::string> CacheManager::compute_bytes(
     // 3. Across processes: only the rebuild lock's holder runs the loader. The lease releases
     // the lock on every way out of this block, a throwing loader included.
     std::optional<LockLease> rebuild_lock;
+    const std::string lock_key =
+        options.rebuild_lock ? shorten_key(key_text + ":rebuild-lock", impl.config.max_key_length)
+                             : std::string{};
     if (options.rebuild_lock) {
-      const std::string lock_key =
-          shorten_key(key_text + ":rebuild-lock", impl.config.max_key_length);
       bool held_elsewhere = false;
       const auto outcome = impl.guarded(
           [&](Client& client) {
@@ -826,7 +1031,7 @@ std::optional<std::string> CacheManager::compute_bytes(
                 lock_key, {.ttl = options.lock_ttl, .fencing_ttl = options.lock_ttl});
             held_elsewhere = !rebuild_lock;
           },
-          false);
+          false, lock_key);
       if (outcome == Impl::Outcome::Ok && held_elsewhere) {
         // Another process is loading: wait for its value, then compute anyway.
         const auto give_up = impl.clock.now() + options.lock_wait;
@@ -863,7 +1068,7 @@ std::optional<std::string> CacheManager::compute_bytes(
         impl.write(negative_key, "1", options.negative_ttl);
       }
       if (rebuild_lock) {
-        impl.guarded([&](Client&) { rebuild_lock->release(); }, false);
+        impl.guarded([&](Client&) { rebuild_lock->release(); }, false, lock_key);
         rebuild_lock.reset();
       }
     }
@@ -888,13 +1093,8 @@ StatsSnapshot CacheManager::stats() const {
   snapshot.fallback.expirations = fallback.expirations;
   snapshot.fallback.max_entries = fallback.max_entries;
   snapshot.fallback.max_bytes = fallback.max_bytes;
-  const CircuitBreaker::Snapshot circuit = impl.breaker.snapshot();
-  snapshot.circuit.state = circuit.state;
-  snapshot.circuit.consecutive_failures = circuit.consecutive_failures;
-  snapshot.circuit.opened = circuit.opened;
-  snapshot.circuit.half_opened = circuit.half_opened;
-  snapshot.circuit.closed = circuit.closed;
-  snapshot.circuit.rejected = circuit.rejected;
+  snapshot.circuit = impl.circuit_summary();
+  snapshot.nodes = impl.node_states();
   snapshot.journal.pending = impl.journal.pending();
   return snapshot;
 }
@@ -907,7 +1107,8 @@ CacheHealth CacheManager::health() const {
   const Impl& impl = *impl_;
   CacheHealth health;
   health.server = impl.client->health();
-  health.circuit = impl.breaker.state();
+  health.circuit = impl.circuit_summary().state;
+  health.nodes = impl.node_states();
   health.fallback_enabled = impl.config.fallback.enabled;
   health.journal_pending = impl.journal.pending();
   // Before the first background check the server's state is unknown, not down.
@@ -924,7 +1125,7 @@ CacheHealth CacheManager::health() const {
 }
 
 CircuitState CacheManager::circuit_state() const {
-  return impl_->breaker.state();
+  return impl_->circuit_summary().state;
 }
 
 const CacheKeyManager& CacheManager::keys() const {

@@ -257,7 +257,7 @@ nlohmann::json StatsSnapshot::to_json() const {
         {"p99_us", entry.p99_us}, {"max_us", entry.max_us}, {"mean_us", entry.mean_us}};
   }
 
-  return {
+  nlohmann::json json{
       {"hits", hits},
       {"misses", misses},
       {"hit_ratio", hit_ratio},
@@ -291,6 +291,21 @@ nlohmann::json StatsSnapshot::to_json() const {
       {"latency", std::move(latency_object)},
       {"uptime_seconds", uptime_seconds},
   };
+  if (!nodes.empty()) {
+    auto node_array = nlohmann::json::array();
+    for (const Node& node : nodes) {
+      node_array.push_back({{"endpoint", node.endpoint},
+                            {"role", node.role},
+                            {"slots", node.slots},
+                            {"up", node.up},
+                            {"last_error", node.last_error},
+                            {"circuit", std::string{to_string(node.circuit.state)}},
+                            {"consecutive_failures", node.circuit.consecutive_failures},
+                            {"opened", node.circuit.opened}});
+    }
+    json["nodes"] = std::move(node_array);
+  }
+  return json;
 }
 
 void to_json(nlohmann::json& json, const StatsSnapshot& snapshot) {

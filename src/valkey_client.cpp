@@ -67,14 +67,17 @@ struct ValkeyClient::Impl {
   Impl(ValkeyConfig config, ClientOptions client_options)
       : options{std::move(client_options)},
         logger{resolve_logger(options.logger, config.log_level)},
-        pool{detail::ConnectionPool::create(std::move(config), logger)} {
+        pool{detail::ConnectionPool::create(std::move(config), logger, options.readonly)} {
     detail::warn_if_tls_unverified(pool->config(), *logger);
     if (options.health_check) {
       monitor = std::make_unique<detail::HealthMonitor>(
           pool->config(), logger,
           [this](const HealthStatus& status, bool changed) {
-            if (options.on_health_check)
-              options.on_health_check(status);
+            if (options.on_health_check) {
+              HealthStatus named = status;
+              named.endpoint = pool->config().endpoint();
+              options.on_health_check(named);
+            }
             if (!changed)
               return;
             // Down: every idle connection is suspect. Up: reconnect without waiting out backoff.
@@ -210,6 +213,7 @@ std::unique_ptr<Session> ValkeyClient::session() {
 
 HealthStatus ValkeyClient::health() const {
   HealthStatus status = impl_->monitor ? impl_->monitor->status() : HealthStatus{};
+  status.endpoint = impl_->pool->config().endpoint();
   status.refusal = impl_->pool->refusal();
   status.pool_open = impl_->pool->open_count();
   status.pool_idle = impl_->pool->idle_count();

@@ -10,6 +10,8 @@ namespace airport::cache {
 
 /// A snapshot of the server's health as the last background PING saw it.
 struct HealthStatus {
+  /// The server checked, "host:port" (empty in a cluster client's combined status).
+  std::string endpoint;
   /// Whether the last PING got PONG within the socket timeout.
   bool up = false;
   /// Round trip of the last successful PING.

@@ -116,6 +116,9 @@ struct CacheHealth {
   HealthStatus server;
   std::size_t journal_pending = 0;
   bool fallback_enabled = true;
+  /// On a cluster, every node with its shard's breaker (see StatsSnapshot::nodes); `circuit` is
+  /// then the worst of them.
+  std::vector<StatsSnapshot::Node> nodes;
   [[nodiscard]] nlohmann::json to_json() const;
 };
 
@@ -266,6 +269,8 @@ class CacheManager {
   /// Zeroes every counter and histogram (for tests and demos).
   void reset_stats();
   [[nodiscard]] CacheHealth health() const;
+  /// The breaker's state; on a cluster, the worst of the shards' breakers (each shard has its
+  /// own, so one shard's outage degrades only the keys it serves).
   [[nodiscard]] CircuitState circuit_state() const;
   /// Keys with the configured prefix.
   [[nodiscard]] const CacheKeyManager& keys() const;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 // Declared only; include <nlohmann/json.hpp> (serialization.hpp and the umbrella header do) to
 // use what to_json() returns.
@@ -129,6 +130,24 @@ struct StatsSnapshot {
     friend bool operator==(const Circuit&, const Circuit&) = default;
   };
 
+  /// One node of a cluster as the manager sees it: the cluster client's slot map and health
+  /// checks, and the breaker the manager keeps for the node's shard (primaries only).
+  struct Node {
+    /// "host:port".
+    std::string endpoint;
+    /// "primary" or "replica".
+    std::string role;
+    /// Slots the node owns as a primary.
+    std::size_t slots = 0;
+    /// What its client's last health check saw (false before the first).
+    bool up = false;
+    /// Why the last check failed; empty after a success.
+    std::string last_error;
+    /// The breaker of the node's shard; closed for a replica and before the first call.
+    Circuit circuit;
+    friend bool operator==(const Node&, const Node&) = default;
+  };
+
   /// The journal of invalidations made while Valkey was unavailable.
   struct Journal {
     /// Waiting to be replayed (filled by the manager).
@@ -176,6 +195,10 @@ struct StatsSnapshot {
   Fallback fallback;
   Circuit circuit;
   Journal journal;
+  /// On a cluster, every node of the current slot map, primaries first (empty on a single
+  /// server). `circuit` above is then the worst of the shards' breakers, with their transitions
+  /// summed.
+  std::vector<Node> nodes;
   /// Indexed by static_cast<std::size_t>(Operation).
   std::array<Latency, kOperationCount> latency{};
 
@@ -186,7 +209,9 @@ struct StatsSnapshot {
   /// The snapshot as JSON, with exactly these top-level keys: hits, misses, hit_ratio, sets,
   /// deletes, errors (all six categories, always), error_ratio, degraded_operations, fallback,
   /// circuit ({state: "closed"|"open"|"half_open", consecutive_failures, rejected,
-  /// transitions: {open, half_open, closed}}), journal, latency, uptime_seconds. `latency` holds
+  /// transitions: {open, half_open, closed}}), journal, latency, uptime_seconds; and on a cluster
+  /// `nodes` (endpoint, role, slots, up, last_error, circuit, consecutive_failures, opened per
+  /// node). `latency` holds
   /// only the operations timed at least once, keyed by to_string(Operation), each with count,
   /// p50_us, p95_us, p99_us, max_us and mean_us.
   [[nodiscard]] nlohmann::json to_json() const;
