@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <functional>
@@ -32,6 +33,10 @@ using Argv = std::vector<std::string_view>;
 constexpr int max_redirects = 5;
 // The least time between two full topology reads: a burst of MOVED starts one.
 constexpr auto refresh_interval = std::chrono::milliseconds{100};
+// Replica reads: how often the slot map is read again while a replica is still catching up
+// ("loading"), and how long prefer-replica passes by a replica after it failed.
+constexpr auto replica_recheck_interval = std::chrono::seconds{1};
+constexpr auto failed_replica_pause = std::chrono::seconds{1};
 
 bool equals_upper(std::string_view text, std::string_view upper) {
   return text.size() == upper.size() &&
@@ -56,6 +61,17 @@ bool is_keyless(std::string_view command) {
                     "CONFIG",   "CLUSTER", "COMMAND",   "MULTI",  "EXEC",    "DISCARD",  "ASKING",
                     "READONLY", "WAIT",    "RANDOMKEY", "DBSIZE", "FLUSHDB", "FLUSHALL", "UNWATCH",
                     "RESET",    "HELLO",   "AUTH",      "SELECT"});
+}
+
+// Read-only commands of one slot that a replica may serve under VALKEY_READ_FROM=replica or
+// prefer-replica (MGET and EXISTS also per slot when split). Everything else, and every write,
+// script, transaction and session, goes to the primary.
+bool is_replica_read(std::string_view command) {
+  return is_one_of(command,
+                   {"GET",    "MGET",   "EXISTS",   "PTTL",     "TTL",    "STRLEN",    "GETRANGE",
+                    "HGET",   "HMGET",  "HGETALL",  "HEXISTS",  "HLEN",   "SMEMBERS",  "SISMEMBER",
+                    "SCARD",  "ZSCORE", "ZRANK",    "ZREVRANK", "ZRANGE", "ZREVRANGE", "ZCARD",
+                    "ZCOUNT", "GETBIT", "BITCOUNT", "LRANGE",   "LLEN",   "TYPE"});
 }
 
 // The keys of one command, as the cluster routes it.
@@ -173,15 +189,48 @@ struct Node {
   std::string host;
   int port = 0;
   std::string endpoint;
+  // The node's health as the cluster reports it: "online", "loading" (a replica that has not
+  // caught up yet) or "fail". CLUSTER SLOTS lists only the replicas it deems available.
+  std::string health = "online";
+};
+
+// Where a command goes: the node, and whether it is a replica serving a read.
+struct Route {
+  Node node;
+  bool replica = false;
 };
 
 // The slot map: for each slot, the index of its primary in `primaries` (or -1), and the
-// replicas of each primary.
+// replicas of each primary, whatever their health.
 struct Topology {
   std::vector<Node> primaries;
   std::vector<std::vector<Node>> replicas;
   std::array<std::int16_t, cluster_slot_count> owner{};
 };
+
+// An integer sent as an integer or as text (servers differ, and RESP2 maps carry both).
+std::optional<long long> integer_of(const Reply& reply) {
+  if (reply.is_integer())
+    return reply.as_integer();
+  if (!reply.is_string() && !reply.is_status())
+    return std::nullopt;
+  long long value = 0;
+  const std::string& text = reply.text();
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc{} || end != text.data() + text.size())
+    return std::nullopt;
+  return value;
+}
+
+// The value of `name` in a RESP2 map, a flat array of key, value, key, value...; nullptr when
+// missing.
+const Reply* field_of(const Reply& map, std::string_view name) {
+  const auto& items = map.elements();
+  for (std::size_t i = 0; i + 1 < items.size(); i += 2)
+    if (items[i].text() == name)
+      return &items[i + 1];
+  return nullptr;
+}
 
 // Parses CLUSTER SLOTS: [[start, end, [host, port, id], [replica host, port, id]...]...].
 std::shared_ptr<Topology> parse_cluster_slots(const Reply& reply, std::string_view asked_host) {
@@ -230,6 +279,76 @@ std::shared_ptr<Topology> parse_cluster_slots(const Reply& reply, std::string_vi
   return topology;
 }
 
+// Parses CLUSTER SHARDS (Valkey, Redis >= 7.0): one map per shard with "slots" (start, end,
+// start, end...) and "nodes" (maps with "endpoint" or "ip", "port" or "tls-port", "role" and
+// "health"). Unlike CLUSTER SLOTS it lists every replica with its health, so that a replica
+// which has not caught up is known and skipped for reads instead of missing.
+std::shared_ptr<Topology> parse_cluster_shards(const Reply& reply, std::string_view asked_host,
+                                               bool tls) {
+  if (!reply.is_array())
+    throw ProtocolError("CLUSTER SHARDS: not an array");
+  auto topology = std::make_shared<Topology>();
+  topology->owner.fill(-1);
+  std::map<std::string, std::int16_t> index;
+  for (const Reply& shard : reply.elements()) {
+    const Reply* slots = field_of(shard, "slots");
+    const Reply* members = field_of(shard, "nodes");
+    if (!shard.is_array() || !slots || !members || slots->elements().empty())
+      continue;  // a shard without slots serves nothing (CLUSTER SLOTS leaves it out too)
+    std::optional<Node> primary;
+    std::vector<Node> replicas;
+    for (const Reply& member : members->elements()) {
+      Node node;
+      const Reply* endpoint = field_of(member, "endpoint");
+      const Reply* ip = field_of(member, "ip");
+      node.host = endpoint && !endpoint->text().empty() ? endpoint->text()
+                  : ip                                  ? ip->text()
+                                                        : std::string{};
+      // Empty means "the address you reached me at"; "?" an address the node does not know.
+      if (node.host.empty())
+        node.host = std::string{asked_host};
+      const Reply* tls_port = field_of(member, "tls-port");
+      const Reply* port = tls && tls_port ? tls_port : field_of(member, "port");
+      if (!port)
+        port = tls_port;
+      node.port = port ? static_cast<int>(integer_of(*port).value_or(0)) : 0;
+      if (node.host == "?" || node.port <= 0)
+        continue;
+      node.endpoint = endpoint_of(node.host, node.port);
+      const Reply* health = field_of(member, "health");
+      node.health = health ? health->text() : "online";
+      const Reply* role = field_of(member, "role");
+      const bool is_primary = role && (role->text() == "master" || role->text() == "primary");
+      // A shard has one primary; should two claim it mid-failover, the one online wins.
+      if (is_primary && (!primary || (primary->health != "online" && node.health == "online")))
+        primary = std::move(node);
+      else if (!is_primary)
+        replicas.push_back(std::move(node));
+    }
+    if (!primary)
+      continue;
+    auto [at, fresh] =
+        index.try_emplace(primary->endpoint, static_cast<std::int16_t>(topology->primaries.size()));
+    if (fresh) {
+      topology->primaries.push_back(*primary);
+      topology->replicas.push_back(std::move(replicas));
+    }
+    const auto& bounds = slots->elements();
+    for (std::size_t i = 0; i + 1 < bounds.size(); i += 2) {
+      const auto first = integer_of(bounds[i]);
+      const auto last = integer_of(bounds[i + 1]);
+      if (!first || !last || *first < 0)
+        continue;
+      for (auto slot = static_cast<std::size_t>(*first);
+           slot <= static_cast<std::size_t>(*last) && slot < cluster_slot_count; ++slot)
+        topology->owner[slot] = at->second;
+    }
+  }
+  if (topology->primaries.empty())
+    throw ProtocolError("CLUSTER SHARDS: no slot is served");
+  return topology;
+}
+
 class NodeSession final : public Session {
  public:
   NodeSession(std::function<std::unique_ptr<Session>(std::optional<std::uint16_t>)> open)
@@ -271,20 +390,44 @@ struct ClusterClient::Impl {
       seeds.push_back({host, port, endpoint_of(host, port)});
   }
 
-  // The client of one node, made on first use and kept: its pool and health check survive
-  // topology changes, and its restart count stays in server_epoch().
-  std::shared_ptr<ValkeyClient> client_for(const Node& node) {
+  // What the client keeps of one node, made on first use and kept: its ValkeyClient (whose
+  // pool and health check survive topology changes, and whose restart count stays in
+  // server_epoch()) and what this client saw of it.
+  struct NodeState {
+    std::shared_ptr<ValkeyClient> client;
+    std::atomic<std::uint64_t> errors{0};     // connection and timeout failures
+    std::atomic<std::uint64_t> redirects{0};  // MOVED and ASK it answered
+    // prefer-replica: reads pass this replica by until then, after it failed.
+    std::atomic<Steady::rep> skip_reads_until{0};
+  };
+
+  NodeState& state_for(const Node& node) {
     const std::lock_guard lock{clients_mutex};
-    auto& client = clients[node.endpoint];
-    if (!client) {
+    auto& state = node_states[node.endpoint];
+    if (!state) {
+      state = std::make_unique<NodeState>();
       ValkeyConfig node_config = config;
       node_config.host = node.host;
       node_config.port = node.port;
       node_config.cluster = {};
       node_config.cluster.mode = ClusterMode::Off;
-      client = std::make_shared<ValkeyClient>(std::move(node_config), options);
+      ClientOptions node_options = options;
+      // READONLY lets a replica serve reads and changes nothing on a primary. Every node's
+      // connections send it when replicas serve reads, so that a node keeps its client when a
+      // failover changes its role.
+      node_options.readonly = config.cluster.read_from != ReadFrom::Primary;
+      state->client = std::make_shared<ValkeyClient>(std::move(node_config), node_options);
     }
-    return client;
+    return *state;
+  }
+
+  std::shared_ptr<ValkeyClient> client_for(const Node& node) { return state_for(node).client; }
+
+  // The node's state when the client has one, else nullptr; makes none.
+  const NodeState* known_state(std::string_view endpoint) const {
+    const std::lock_guard lock{clients_mutex};
+    const auto found = node_states.find(endpoint);
+    return found == node_states.end() ? nullptr : found->second.get();
   }
 
   std::shared_ptr<const Topology> current() const {
@@ -292,7 +435,36 @@ struct ClusterClient::Impl {
     return topology;
   }
 
-  // Reads CLUSTER SLOTS from a known primary, else a seed; the first answer wins.
+  // The slot map from one node: CLUSTER SHARDS where the server has it, else CLUSTER SLOTS.
+  // A server that refuses SHARDS (Redis < 7.0, an ACL) is not asked again by this client.
+  std::shared_ptr<Topology> read_topology(const Node& node, std::string& failures) {
+    ValkeyClient& client = *client_for(node);
+    if (!shards_refused.load()) {
+      const Reply reply = client.command("CLUSTER", "SHARDS");
+      if (!reply.is_error()) {
+        try {
+          return parse_cluster_shards(reply, node.host, config.tls.enabled);
+        } catch (const ProtocolError& error) {
+          logger->warn("{} from {}; reading CLUSTER SLOTS instead", error.what(), node.endpoint);
+        }
+      } else if (reply.text().starts_with("LOADING") || reply.text().starts_with("BUSY") ||
+                 reply.text().starts_with("TRYAGAIN") || reply.text().starts_with("CLUSTERDOWN")) {
+        failures += fmt::format("; {}: {}", node.endpoint, reply.text());
+        return nullptr;  // the node is not ready: another node, or SHARDS again next time
+      } else if (!shards_refused.exchange(true)) {
+        logger->info("{} refuses CLUSTER SHARDS ({}); the slot map comes from CLUSTER SLOTS",
+                     node.endpoint, reply.text());
+      }
+    }
+    const Reply reply = client.command("CLUSTER", "SLOTS");
+    if (reply.is_error()) {
+      failures += fmt::format("; {}: {}", node.endpoint, reply.text());
+      return nullptr;
+    }
+    return parse_cluster_slots(reply, node.host);
+  }
+
+  // Reads the slot map from a known primary, else a seed; the first answer wins.
   void refresh() {
     std::vector<Node> candidates;
     if (const auto known = current())
@@ -305,12 +477,9 @@ struct ClusterClient::Impl {
     std::string failures;
     for (const Node& node : candidates) {
       try {
-        const Reply reply = client_for(node)->command("CLUSTER", "SLOTS");
-        if (reply.is_error()) {
-          failures += fmt::format("; {}: {}", node.endpoint, reply.text());
+        auto fresh = read_topology(node, failures);
+        if (!fresh)
           continue;
-        }
-        auto fresh = parse_cluster_slots(reply, node.host);
         const std::lock_guard lock{topology_mutex};
         topology = std::move(fresh);
         last_refresh = Steady::now();
@@ -320,18 +489,18 @@ struct ClusterClient::Impl {
       }
     }
     throw ConnectionError(
-        fmt::format("cluster topology: no node answered CLUSTER SLOTS{}", failures));
+        fmt::format("cluster topology: no node answered CLUSTER SHARDS or SLOTS{}", failures));
   }
 
-  // A refresh soon, unless one ran within refresh_interval; concurrent requests coalesce into
-  // one, run by the caller that wins the try-lock.
-  void refresh_soon() noexcept {
+  // A refresh soon, unless one ran within `interval`; concurrent requests coalesce into one,
+  // run by the caller that wins the try-lock.
+  void refresh_soon(Steady::duration interval = refresh_interval) noexcept {
     std::unique_lock guard{refresh_mutex, std::try_to_lock};
     if (!guard.owns_lock())
       return;
     {
       const std::lock_guard lock{topology_mutex};
-      if (Steady::now() - last_refresh < refresh_interval)
+      if (Steady::now() - last_refresh < interval)
         return;
     }
     try {
@@ -387,6 +556,52 @@ struct ClusterClient::Impl {
     return known->primaries[static_cast<std::size_t>(owner)];
   }
 
+  // The node that serves a read of `slot`: under VALKEY_READ_FROM=replica or prefer-replica a
+  // replica of the slot's primary that the cluster reports online (in turn, round-robin), else
+  // the primary. prefer-replica also passes by a replica that failed within
+  // failed_replica_pause.
+  Route reader_for(std::uint16_t slot) {
+    const ReadFrom read_from = config.cluster.read_from;
+    const Node primary = primary_for(slot);
+    if (read_from == ReadFrom::Primary)
+      return {primary, false};
+    auto known = current();
+    const std::int16_t owner = known->owner[slot];
+    if (owner < 0 || known->primaries[static_cast<std::size_t>(owner)].endpoint != primary.endpoint)
+      return {primary, false};
+    const auto& replicas = known->replicas[static_cast<std::size_t>(owner)];
+    const auto now = Steady::now().time_since_epoch().count();
+    std::vector<const Node*> ready;
+    bool waiting = false;  // a replica the cluster does not report online (yet, or again)
+    for (const Node& replica : replicas) {
+      if (replica.health != "online") {
+        waiting = true;
+        continue;
+      }
+      const NodeState* state = known_state(replica.endpoint);
+      if (read_from == ReadFrom::PreferReplica && state && state->skip_reads_until.load() > now)
+        continue;
+      ready.push_back(&replica);
+    }
+    // A replica catching up, or back from a failure, becomes readable without any event the
+    // client sees: look again now and then, as the map is read only after MOVED and failures.
+    if (waiting)
+      refresh_soon(replica_recheck_interval);
+    if (ready.empty())
+      return {primary, false};
+    return {*ready[next_replica.fetch_add(1) % ready.size()], true};
+  }
+
+  // A connection or timeout failure of `node`, counted; under prefer-replica a replica is
+  // passed by for reads for a while.
+  void note_failure(const Node& node, bool replica) {
+    NodeState& state = state_for(node);
+    ++state.errors;
+    if (replica && config.cluster.read_from == ReadFrom::PreferReplica) {
+      state.skip_reads_until = (Steady::now() + failed_replica_pause).time_since_epoch().count();
+    }
+  }
+
   // Waits a little before trying again (TRYAGAIN, CLUSTERDOWN, a failed node), never past the
   // call's deadline. Returns false when no time is left.
   static bool pause_before_retry(int attempt) {
@@ -398,18 +613,30 @@ struct ClusterClient::Impl {
     return true;
   }
 
-  // Runs `send` on the primary of `slot`, following redirects and riding out failovers within
-  // the deadline. `send(client, asking)` sends the command (after ASKING when `asking`).
+  // Runs `send` on the primary of `slot` (for a `read`, on the node reader_for() picks),
+  // following redirects and riding out failovers within the deadline. `send(client, asking)`
+  // sends the command (after ASKING when `asking`).
   template <class Send>
-  Reply routed(std::optional<std::uint16_t> slot, std::string_view operation, Send&& send) {
+  Reply routed(std::optional<std::uint16_t> slot, std::string_view operation, Send&& send,
+               bool read = false) {
     const DeadlineScope scope{DeadlineScope::bound(Steady::now(), config.socket_timeout)};
     std::optional<Node> target;
     bool asking = false;
     int busy_attempts = 0;
     for (int redirects_followed = 0;;) {
-      const Node node = target ? *target : primary_for(slot);
+      const Route route = target         ? Route{*target, false}
+                          : read && slot ? reader_for(*slot)
+                                         : Route{primary_for(slot), false};
+      const Node& node = route.node;
       Reply reply;
       try {
+        // prefer-replica: the replica gets half the time left, so that a hung one leaves
+        // time to read from the primary.
+        std::optional<DeadlineScope> replica_budget;
+        if (route.replica && config.cluster.read_from == ReadFrom::PreferReplica) {
+          const auto now = Steady::now();
+          replica_budget.emplace(now + (*DeadlineScope::current() - now) / 2);
+        }
         reply = send(*client_for(node), asking);
       } catch (const RefusedError&) {
         throw;
@@ -417,6 +644,13 @@ struct ClusterClient::Impl {
         if (error.category() != ErrorCategory::Connection &&
             error.category() != ErrorCategory::Timeout)
           throw;
+        note_failure(node, route.replica);
+        if (route.replica && config.cluster.read_from == ReadFrom::PreferReplica) {
+          logger->debug("{} on replica {} failed ({}); reading from the primary", operation,
+                        node.endpoint, error.what());
+          refresh_soon();  // the cluster may have marked it failed by now
+          continue;        // reader_for() now passes this replica by
+        }
         // The node may be gone for good (a failover): read the map again and retry where it
         // now says, while time is left.
         refresh_soon();
@@ -427,6 +661,7 @@ struct ClusterClient::Impl {
         continue;
       }
       if (const auto redirect = redirect_of(reply)) {
+        ++state_for(node).redirects;
         if (++redirects_followed > max_redirects) {
           throw ReplyError(fmt::format(
               "{}: more than {} cluster redirects (last: {}); the cluster disagrees about slot {}",
@@ -461,13 +696,16 @@ struct ClusterClient::Impl {
   Reply execute_one(const Argv& argv) {
     const auto keys = keys_of(argv);
     const auto slot = single_slot(fmt::format("ClusterClient {}", argv[0]), keys);
-    return routed(slot, argv[0], [&](ValkeyClient& client, bool asking) {
-      if (!asking)
-        return client.execute(CommandArgs{argv});
-      Pipeline pipeline;
-      pipeline.add("ASKING").add(std::span<const std::string_view>{argv});
-      return std::move(client.execute(pipeline).at(1));
-    });
+    return routed(
+        slot, argv[0],
+        [&](ValkeyClient& client, bool asking) {
+          if (!asking)
+            return client.execute(CommandArgs{argv});
+          Pipeline pipeline;
+          pipeline.add("ASKING").add(std::span<const std::string_view>{argv});
+          return std::move(client.execute(pipeline).at(1));
+        },
+        is_replica_read(argv[0]));
   }
 
   // MGET, DEL, UNLINK, EXISTS, TOUCH and MSET over several slots: one command per slot,
@@ -488,7 +726,8 @@ struct ClusterClient::Impl {
       Argv argv;
       const std::vector<std::size_t>* positions;
     };
-    std::map<std::string, std::pair<Node, std::vector<Part>>> by_node;
+    const bool read = is_replica_read(name);
+    std::map<std::string, std::pair<Route, std::vector<Part>>> by_node;
     for (const auto& [slot, positions] : by_slot) {
       Part part{{name}, &positions};
       for (const std::size_t at : positions) {
@@ -496,15 +735,15 @@ struct ClusterClient::Impl {
         if (pairs)
           part.argv.push_back(argv[at + 1]);
       }
-      const Node node = primary_for(slot);
-      auto& entry = by_node[node.endpoint];
-      entry.first = node;
+      const Route route = read ? reader_for(slot) : Route{primary_for(slot), false};
+      auto& entry = by_node[route.node.endpoint];
+      entry.first = route;
       entry.second.push_back(std::move(part));
     }
     std::vector<Reply> element_replies(argv.size());
     long long total = 0;
     for (auto& [endpoint, entry] : by_node) {
-      auto& [node, parts] = entry;
+      auto& [route, parts] = entry;
       std::vector<Reply> replies;
       if (parts.size() == 1) {
         replies.push_back(execute_one(parts.front().argv));
@@ -513,8 +752,16 @@ struct ClusterClient::Impl {
         for (const Part& part : parts)
           pipeline.add(std::span<const std::string_view>{part.argv});
         try {
-          replies = client_for(node)->execute(pipeline);
-        } catch (const Error&) {
+          // prefer-replica: half the time, as in routed(), so that the parts sent again alone
+          // below still have time to reach the primary.
+          std::optional<DeadlineScope> replica_budget;
+          if (route.replica && config.cluster.read_from == ReadFrom::PreferReplica)
+            replica_budget.emplace(DeadlineScope::bound(Steady::now(), config.socket_timeout / 2));
+          replies = client_for(route.node)->execute(pipeline);
+        } catch (const Error& error) {
+          if (error.category() == ErrorCategory::Connection ||
+              error.category() == ErrorCategory::Timeout)
+            note_failure(route.node, route.replica);
           replies.clear();  // the node failed: each part alone, with failover handling
         }
       }
@@ -598,8 +845,11 @@ struct ClusterClient::Impl {
   std::mutex refresh_mutex;
   std::atomic<std::uint64_t> redirect_count{0};
 
+  std::atomic<bool> shards_refused{false};  // the server has no CLUSTER SHARDS: ask SLOTS
+  std::atomic<std::size_t> next_replica{0};
+
   mutable std::mutex clients_mutex;
-  std::map<std::string, std::shared_ptr<ValkeyClient>, std::less<>> clients;
+  std::map<std::string, std::unique_ptr<NodeState>, std::less<>> node_states;
 };
 
 namespace {
@@ -720,8 +970,8 @@ std::string ClusterClient::endpoint() const {
 std::uint64_t ClusterClient::server_epoch() const noexcept {
   const std::lock_guard lock{impl_->clients_mutex};
   std::uint64_t epoch = 0;
-  for (const auto& [endpoint, client] : impl_->clients)
-    epoch += client->server_epoch();
+  for (const auto& [endpoint, state] : impl_->node_states)
+    epoch += state->client->server_epoch();
   return epoch;
 }
 
@@ -738,15 +988,25 @@ std::vector<ClusterNodeStatus> ClusterClient::nodes() const {
   const auto known = impl_->current();
   if (!known)
     return result;
+  const auto status_of = [&](const Node& node, std::string role, std::size_t slots,
+                             const Impl::NodeState* state) {
+    ClusterNodeStatus status{node.endpoint, std::move(role), slots, {}, node.health};
+    if (state) {
+      status.health = state->client->health();
+      status.errors = state->errors.load();
+      status.redirects = state->redirects.load();
+    }
+    return status;
+  };
   for (std::size_t i = 0; i < known->primaries.size(); ++i) {
     const Node& node = known->primaries[i];
     const auto slots = static_cast<std::size_t>(
         std::count(known->owner.begin(), known->owner.end(), static_cast<std::int16_t>(i)));
-    result.push_back({node.endpoint, "primary", slots, impl_->client_for(node)->health()});
+    result.push_back(status_of(node, "primary", slots, &impl_->state_for(node)));
   }
   for (const auto& replicas : known->replicas)
     for (const Node& node : replicas)
-      result.push_back({node.endpoint, "replica", 0, {}});
+      result.push_back(status_of(node, "replica", 0, impl_->known_state(node.endpoint)));
   return result;
 }
 

@@ -162,7 +162,8 @@ void refuse_own_connection_command(std::string_view caller, std::string_view com
   }
 }
 
-std::unique_ptr<Connection> Connection::open(const ValkeyConfig& config, int cancel_fd) {
+std::unique_ptr<Connection> Connection::open(const ValkeyConfig& config, int cancel_fd,
+                                             bool readonly) {
   const auto now = Clock::now();
   const auto connect_left = std::chrono::ceil<std::chrono::milliseconds>(
       DeadlineScope::bound(now, config.connect_timeout) - now);
@@ -178,13 +179,14 @@ std::unique_ptr<Connection> Connection::open(const ValkeyConfig& config, int can
   auto connection = std::make_unique<Connection>(std::move(transport), config.endpoint());
   connection->set_command_timeout(config.socket_timeout);
   connection->set_cancel_fd(cancel_fd);
+  connection->readonly_ = readonly;
   connection->handshake(config, false);
   return connection;
 }
 
 void Connection::handshake(const ValkeyConfig& config, bool after_reset) {
   // One name per step, for the message of the reply that refuses it.
-  std::array<std::string, 5> steps;
+  std::array<std::string, 6> steps;
   std::size_t count = 0;
   if (after_reset) {
     static constexpr std::array<std::string_view, 1> reset{"RESET"};
@@ -212,6 +214,11 @@ void Connection::handshake(const ValkeyConfig& config, bool after_reset) {
     const std::array<std::string_view, 3> argv{"CLIENT", "SETNAME", config.client_name};
     append(argv);
     steps[count++] = "CLIENT SETNAME";
+  }
+  if (readonly_) {
+    static constexpr std::array<std::string_view, 1> readonly{"READONLY"};
+    append(readonly);
+    steps[count++] = "READONLY";
   }
   // In the same round trip: which server process this is, so that the pool notices a restart.
   constexpr std::string_view server_info_step = "INFO server";

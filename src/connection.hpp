@@ -50,9 +50,10 @@ class Connection {
   /// `cancel_fd` abandons the connect, the handshake and every later read or write of the
   /// connection at once (ConnectionError). Throws ConnectionError or TimeoutError naming the
   /// endpoint, RefusedError (AuthRefusedError for credentials) with the server's reason when
-  /// the server refuses the handshake.
+  /// the server refuses the handshake. With `readonly`, READONLY joins the handshake (and the
+  /// one after reset_session()): a cluster replica then serves reads of its primary's slots.
   [[nodiscard]] static std::unique_ptr<Connection> open(const ValkeyConfig& config,
-                                                        int cancel_fd = -1);
+                                                        int cancel_fd = -1, bool readonly = false);
 
   Connection(std::unique_ptr<Transport> transport, std::string endpoint);
   ~Connection();
@@ -96,8 +97,8 @@ class Connection {
   /// What the commands sent since open() (or the last reset_session()) changed.
   [[nodiscard]] const SessionState& session_state() const noexcept { return state_; }
   /// Brings the connection back to how open() left it: RESET (Valkey, Redis >= 6.2), then
-  /// AUTH, SELECT and CLIENT SETNAME as the config asks, in one round trip bounded like a
-  /// command. Throws like open(), and ProtocolError when the server does not know RESET; the
+  /// AUTH, SELECT, CLIENT SETNAME and READONLY as open() sent them, in one round trip bounded like
+  /// a command. Throws like open(), and ProtocolError when the server does not know RESET; the
   /// connection must then be closed.
   void reset_session(const ValkeyConfig& config);
   /// The server's NOAUTH or WRONGPASS answer to a command of this connection's own credentials
@@ -134,6 +135,7 @@ class Connection {
   bool sent_nothing_ = false;
   bool answered_ = false;  // a reply has been read: the server accepted the connection
   int cancel_fd_ = -1;
+  bool readonly_ = false;  // READONLY in every handshake
   std::chrono::milliseconds command_timeout_{5000};
   Clock::time_point started_{};
   // No deadline until a command is sent: flush() and set_deadline() fix one.

@@ -223,7 +223,8 @@ struct CacheManager::Impl {
                                 .role = node.role,
                                 .slots = node.slots,
                                 .up = node.health.up,
-                                .last_error = node.health.last_error};
+                                .last_error = node.health.last_error,
+                                .errors = node.errors};
       if (const auto found = shard_breakers.find(node.endpoint); found != shard_breakers.end())
         state.circuit = circuit_of(found->second->snapshot());
       states.push_back(std::move(state));

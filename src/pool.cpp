@@ -11,12 +11,15 @@
 namespace airport::cache::detail {
 
 std::shared_ptr<ConnectionPool> ConnectionPool::create(ValkeyConfig config,
-                                                       std::shared_ptr<spdlog::logger> logger) {
-  return std::make_shared<ConnectionPool>(Private{}, std::move(config), std::move(logger));
+                                                       std::shared_ptr<spdlog::logger> logger,
+                                                       bool readonly) {
+  return std::make_shared<ConnectionPool>(Private{}, std::move(config), std::move(logger),
+                                          readonly);
 }
 
-ConnectionPool::ConnectionPool(Private, ValkeyConfig config, std::shared_ptr<spdlog::logger> logger)
-    : config_{std::move(config)}, logger_{std::move(logger)} {
+ConnectionPool::ConnectionPool(Private, ValkeyConfig config, std::shared_ptr<spdlog::logger> logger,
+                               bool readonly)
+    : config_{std::move(config)}, logger_{std::move(logger)}, readonly_{readonly} {
   idle_.reserve(config_.max_connections);
 }
 
@@ -112,7 +115,7 @@ std::unique_ptr<Connection> ConnectionPool::open_connection(std::string_view ope
   lock.unlock();
   Connections dropped;  // closed after the lock is released, on every path
   try {
-    auto connection = Connection::open(config_);
+    auto connection = Connection::open(config_, -1, readonly_);
     lock.lock();
     if (failing && refusal_.empty()) {
       logger_->info("reconnected to {} after {} failed attempts", config_.endpoint(),

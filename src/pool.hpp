@@ -51,8 +51,9 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
     std::unique_ptr<Connection> connection_;
   };
 
+  /// With `readonly`, every connection sends READONLY in its handshake (Connection::open()).
   [[nodiscard]] static std::shared_ptr<ConnectionPool> create(
-      ValkeyConfig config, std::shared_ptr<spdlog::logger> logger);
+      ValkeyConfig config, std::shared_ptr<spdlog::logger> logger, bool readonly = false);
   ~ConnectionPool();
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;
@@ -94,7 +95,8 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
   struct Private {};
 
  public:
-  ConnectionPool(Private, ValkeyConfig config, std::shared_ptr<spdlog::logger> logger);
+  ConnectionPool(Private, ValkeyConfig config, std::shared_ptr<spdlog::logger> logger,
+                 bool readonly);
 
  private:
   using Connections = std::vector<std::unique_ptr<Connection>>;
@@ -111,6 +113,7 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
 
   const ValkeyConfig config_;
   const std::shared_ptr<spdlog::logger> logger_;
+  const bool readonly_;
   LogLimiter refusal_log_{std::chrono::seconds{30}};
   mutable std::mutex mutex_;
   std::condition_variable available_;

@@ -299,6 +299,7 @@ nlohmann::json StatsSnapshot::to_json() const {
                             {"slots", node.slots},
                             {"up", node.up},
                             {"last_error", node.last_error},
+                            {"errors", node.errors},
                             {"circuit", std::string{to_string(node.circuit.state)}},
                             {"consecutive_failures", node.circuit.consecutive_failures},
                             {"opened", node.circuit.opened}});

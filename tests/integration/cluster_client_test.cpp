@@ -9,9 +9,12 @@
 #include <airport/cache/patterns/lock.hpp>
 #include <airport/cache/subscriber.hpp>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -40,6 +43,40 @@ ValkeyConfig cluster_config(const ClusterProcess& cluster) {
   config.reconnect_base_delay = 10ms;
   config.reconnect_max_delay = 100ms;
   return config;
+}
+
+// How many times `node` ran `command` since it started (INFO commandstats; "get",
+// "cluster|shards").
+long long calls(const ServerProcess& node, std::string_view command) {
+  const std::string stats = node.client().command({"INFO", "commandstats"});
+  const std::string field = "\ncmdstat_" + std::string{command} + ":calls=";
+  const auto at = stats.find(field);
+  return at == std::string::npos ? 0 : std::stoll(stats.substr(at + field.size()));
+}
+
+long long calls(const std::vector<ServerProcess*>& nodes, std::string_view command) {
+  long long total = 0;
+  for (const ServerProcess* node : nodes)
+    total += calls(*node, command);
+  return total;
+}
+
+std::size_t count_replicas(const std::vector<ClusterNodeStatus>& nodes,
+                           std::string_view reported_health = {}) {
+  return static_cast<std::size_t>(std::count_if(nodes.begin(), nodes.end(), [&](const auto& n) {
+    return n.role == "replica" && (reported_health.empty() || n.reported_health == reported_health);
+  }));
+}
+
+// Reads go to a replica only once the cluster reports it online; Redis 7.0 calls a replica
+// that has replicated nothing yet "loading". Reads the map until all `replicas` are online.
+bool wait_for_online_replicas(ClusterClient& client, std::size_t replicas) {
+  return wait_until(
+      [&] {
+        client.refresh_topology();
+        return count_replicas(client.nodes(), "online") == replicas;
+      },
+      20s, 50ms);
 }
 
 // One cluster for the suite's quick tests: forming one takes about 2 s. Tests that break it
@@ -251,6 +288,254 @@ TEST_F(ClusterClientTest, TheCacheManagerRunsUnchangedOnTheCluster) {
   EXPECT_TRUE(cache.del("airport:flight:42"));
   EXPECT_EQ(cache.get("airport:flight:42"), std::nullopt);
   EXPECT_EQ(cache.stats().degraded_operations, 0u);
+}
+
+// Redis 7.0's CLUSTER SLOTS leaves out a replica until it has replicated something, so a
+// client reading it right after the cluster formed would know no replica at all. CLUSTER SHARDS
+// lists each one with its health, and the map follows the health as it changes.
+TEST(ClusterTopology, ComesFromClusterShardsAndKnowsEveryReplicaBeforeTheFirstWrite) {
+  ClusterProcess cluster;
+  const auto everyone = cluster.nodes();
+  const long long shards_before = calls(everyone, "cluster|shards");
+  const long long slots_before = calls(everyone, "cluster|slots");
+  ClusterClient client{cluster_config(cluster)};
+  const auto nodes = client.nodes();
+  EXPECT_GT(calls(everyone, "cluster|shards"), shards_before);
+  EXPECT_EQ(calls(everyone, "cluster|slots"), slots_before) << "SHARDS answered: SLOTS not asked";
+
+  std::size_t primaries = 0, slots = 0;
+  std::set<std::string> replicas;
+  std::string healths;
+  for (const auto& node : nodes) {
+    if (node.role == "primary") {
+      ++primaries;
+      slots += node.slots;
+      EXPECT_EQ(node.reported_health, "online") << node.endpoint;
+    } else {
+      replicas.insert(node.endpoint);
+      healths += " " + node.reported_health;
+    }
+  }
+  std::set<std::string> expected;
+  for (const ServerProcess* replica : cluster.replicas())
+    expected.insert(replica->host() + ":" + std::to_string(replica->port()));
+  EXPECT_EQ(primaries, 3u);
+  EXPECT_EQ(slots, 16384u);
+  EXPECT_EQ(replicas, expected);
+
+  // What CLUSTER SLOTS says at this point, for comparison (not asked by the client).
+  std::size_t in_slots = 0;
+  const std::string slots_reply =
+      cluster.primaries().front()->client().command({"CLUSTER", "SLOTS"});
+  for (const ServerProcess* replica : cluster.replicas())
+    in_slots += slots_reply.find("\n" + std::to_string(replica->port()) + "\n") != std::string::npos
+                    ? 1
+                    : 0;
+
+  // A write in every shard moves the replicas' offsets; the cluster then reports them online.
+  const auto written = Clock::now();
+  for (int i = 0; i < 100; ++i)
+    client.set("first:" + std::to_string(i), "x");
+  ASSERT_TRUE(wait_for_online_replicas(client, 3)) << "replicas never reported online";
+  std::cout << "[ measure  ] before the first write: CLUSTER SHARDS listed " << replicas.size()
+            << " replicas (health" << healths << "), CLUSTER SLOTS " << in_slots << "; all online "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - written).count()
+            << " ms after the first writes\n";
+}
+
+TEST_F(ClusterClientTest, WithReadFromReplicaReadsAreServedByReplicasAndSeeReplicatedWrites) {
+  ValkeyConfig config = cluster_config(cluster());
+  config.cluster.read_from = ReadFrom::Replica;
+  ClusterClient client{config};
+  ASSERT_TRUE(wait_for_online_replicas(client, 3));
+  const auto primaries = cluster().primaries();
+  const auto replicas = cluster().replicas();
+
+  // Writes go to the primary; WAIT on the same connection returns once a replica has them.
+  // Without it a read from the replica may miss them: replication is asynchronous.
+  const std::string tag = "{replica-read}";
+  auto session = client.session();
+  for (int i = 0; i < 100; ++i)
+    ASSERT_EQ(session->command("SET", tag + ":" + std::to_string(i), std::to_string(i)).text(),
+              "OK");
+  ASSERT_GE(session->command("WAIT", "1", "100").as_integer(), 1);
+
+  ServerProcess& primary = cluster().node_for_slot(cluster_slot(tag));
+  ServerProcess* replica = cluster().replicas_of(primary).front();
+  const long long primary_gets = calls(primaries, "get");
+  const long long replica_gets = calls(*replica, "get");
+  int right = 0;
+  for (int i = 0; i < 100; ++i)
+    right += client.get(tag + ":" + std::to_string(i)) == std::to_string(i) ? 1 : 0;
+  EXPECT_EQ(right, 100) << "every write was acknowledged by the replica before the reads";
+  const long long served_by_replica = calls(*replica, "get") - replica_gets;
+  EXPECT_EQ(served_by_replica, 100);
+  EXPECT_EQ(calls(primaries, "get"), primary_gets) << "a read went to a primary";
+
+  // The replica's connections sent READONLY: flag 'r' in CLIENT LIST.
+  std::stringstream list{replica->client().command({"CLIENT", "LIST"})};
+  bool readonly = false;
+  for (std::string line; std::getline(list, line);) {
+    const auto flags = line.find(" flags=");
+    if (line.find(" name=airport-cache ") != std::string::npos && flags != std::string::npos)
+      readonly =
+          readonly || line.substr(flags + 7, line.find(' ', flags + 1) - flags - 7).find('r') !=
+                          std::string::npos;
+  }
+  EXPECT_TRUE(readonly) << list.str();
+
+  // MGET over several slots: each slot's part from a replica of its shard. Written without
+  // WAIT, so the values show up once replicated.
+  std::vector<std::string> keys;
+  for (int i = 0; i < 30; ++i)
+    keys.push_back("spread:" + std::to_string(i));
+  for (const auto& key : keys)
+    client.set(key, key);
+  const std::vector<std::string_view> asked(keys.begin(), keys.end());
+  const long long primary_mgets = calls(primaries, "mget");
+  std::vector<long long> replica_mgets;
+  for (const ServerProcess* node : replicas)
+    replica_mgets.push_back(calls(*node, "mget"));
+  int stale_rounds = 0;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        const auto values = client.mget(asked);
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+          if (values[i] != keys[i]) {
+            ++stale_rounds;
+            return false;
+          }
+        }
+        return true;
+      },
+      5s, 1ms));
+  for (std::size_t i = 0; i < replicas.size(); ++i)
+    EXPECT_GT(calls(*replicas[i], "mget"), replica_mgets[i]) << "every shard's replica served";
+  EXPECT_EQ(calls(primaries, "mget"), primary_mgets) << "an MGET part went to a primary";
+  // On loopback the lag is well under a millisecond, so the first round is usually complete.
+  std::cout << "[ measure  ] read_from=replica: 100 GETs after WAIT 1 100, " << served_by_replica
+            << " served by the replica, " << right
+            << " up to date; MGET of 30 keys right after writing them: " << stale_rounds
+            << " stale rounds before every value had reached the replicas\n";
+
+  // Writes still go to the primary, and the replica that served reads shows its pool's health.
+  client.set(tag + ":w", "1");
+  EXPECT_EQ(primary.client().get(tag + ":w"), "1");
+  const std::string replica_endpoint = replica->host() + ":" + std::to_string(replica->port());
+  for (const auto& node : client.nodes()) {
+    if (node.endpoint == replica_endpoint) {
+      EXPECT_EQ(node.role, "replica");
+      EXPECT_EQ(node.health.endpoint, replica_endpoint);
+      EXPECT_GT(node.health.pool_open, 0u);
+    }
+  }
+}
+
+TEST_F(ClusterClientTest, WithTheDefaultReadFromPrimaryNoReadReachesAReplica) {
+  ClusterClient client{cluster_config(cluster())};  // read_from Primary
+  // Replicas that could serve reads, were any sent to them.
+  ASSERT_TRUE(wait_for_online_replicas(client, 3));
+  const auto primaries = cluster().primaries();
+  const auto replicas = cluster().replicas();
+  std::vector<std::string> keys;
+  for (int i = 0; i < 50; ++i) {
+    keys.push_back("primary-read:" + std::to_string(i));
+    client.set(keys.back(), "v");
+  }
+  const std::vector<std::string_view> asked(keys.begin(), keys.end());
+  const std::array<std::string_view, 4> reads{"get", "mget", "exists", "ttl"};
+  std::map<std::string_view, long long> on_replicas, on_primaries;
+  for (const auto command : reads) {
+    on_replicas[command] = calls(replicas, command);
+    on_primaries[command] = calls(primaries, command);
+  }
+  for (const auto& key : keys) {
+    EXPECT_EQ(client.get(key), "v");
+    (void)client.ttl(key);
+  }
+  EXPECT_EQ(client.mget(asked).size(), keys.size());
+  EXPECT_EQ(client.exists(asked), 50);
+  for (const auto command : reads) {
+    EXPECT_EQ(calls(replicas, command), on_replicas[command]) << command << " reached a replica";
+    EXPECT_GT(calls(primaries, command), on_primaries[command]) << command;
+  }
+  for (const auto& node : client.nodes()) {
+    if (node.role == "replica") {
+      EXPECT_TRUE(node.health.endpoint.empty()) << "no pool was opened to " << node.endpoint;
+    }
+  }
+}
+
+// prefer-replica with the shard's replica hung (SIGSTOP: connections are accepted, nothing is
+// answered): the replica gets half the call's time, then the primary answers, and the replica
+// is passed by for a second. Reads come back to it once it answers again.
+TEST(ClusterReplicaReads, PreferReplicaReadsFromThePrimaryWhileTheReplicaHangs) {
+  ClusterProcess cluster;
+  ValkeyConfig config = cluster_config(cluster);
+  config.cluster.read_from = ReadFrom::PreferReplica;
+  config.socket_timeout = 1s;
+  ClusterClient client{config};
+  const std::string key = "{hung}:flight";
+  for (int i = 0; i < 30; ++i)
+    client.set("warm:" + std::to_string(i), "x");  // a write in every shard: replicas online
+  client.set(key, "boarding");
+  ASSERT_TRUE(wait_for_online_replicas(client, 3));
+  ServerProcess& primary = cluster.node_for_slot(cluster_slot(key));
+  ServerProcess* replica = cluster.replicas_of(primary).front();
+  const long long served_before = calls(*replica, "get");
+  ASSERT_TRUE(wait_until(
+      [&] { return client.get(key) == "boarding" && calls(*replica, "get") > served_before; }, 5s));
+
+  const long long primary_gets = calls(primary, "get");
+  replica->pause();
+  int reads = 0, wrong = 0, failed = 0, slow = 0;
+  Clock::duration slowest{};
+  const auto paused_at = Clock::now();
+  while (Clock::now() - paused_at < 3s) {
+    const auto start = Clock::now();
+    try {
+      wrong += client.get(key) == "boarding" ? 0 : 1;
+    } catch (const Error& error) {
+      ++failed;
+      ADD_FAILURE() << error.what();
+    }
+    const auto took = Clock::now() - start;
+    slowest = std::max(slowest, took);
+    slow += took > 100ms ? 1 : 0;
+    ++reads;
+    std::this_thread::sleep_for(5ms);
+  }
+  const long long by_primary = calls(primary, "get") - primary_gets;
+  std::uint64_t replica_errors = 0;
+  for (const auto& node : client.nodes()) {
+    if (node.endpoint == replica->host() + ":" + std::to_string(replica->port()))
+      replica_errors = node.errors;
+  }
+  replica->resume();
+
+  const auto slowest_ms = std::chrono::duration_cast<std::chrono::milliseconds>(slowest).count();
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(wrong, 0);
+  EXPECT_LT(slowest, 750ms) << "half of the 1 s socket_timeout on the replica, then the primary";
+  EXPECT_GE(by_primary, reads - slow) << "the reads that were fast came from the primary";
+  EXPECT_GE(replica_errors, 1u);
+
+  // Back to the replica once it answers (STRLEN: no such read was queued while it hung).
+  const long long strlen_before = calls(*replica, "strlen");
+  const auto resumed_at = Clock::now();
+  EXPECT_TRUE(wait_until(
+      [&] {
+        (void)client.command("STRLEN", key);
+        return calls(*replica, "strlen") > strlen_before;
+      },
+      15s, 20ms));
+  std::cout
+      << "[ measure  ] prefer-replica, replica SIGSTOPped 3 s: " << reads << " reads, " << failed
+      << " failed, " << by_primary << " served by the primary, " << slow << " over 100 ms, slowest "
+      << slowest_ms << " ms (socket_timeout 1000 ms); " << replica_errors
+      << " errors counted on the replica; reads back on the replica "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - resumed_at).count()
+      << " ms after SIGCONT\n";
 }
 
 // SIGKILL a primary under 8 threads of writes and reads: every acknowledged write is readable

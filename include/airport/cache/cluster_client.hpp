@@ -25,8 +25,16 @@ struct ClusterNodeStatus {
   std::string role;
   /// Slots the node owns as a primary.
   std::size_t slots = 0;
-  /// Its client's health check and pool.
+  /// Its client's health check and pool; empty for a replica no read was sent to yet.
   HealthStatus health;
+  /// The node's health as the cluster reports it: "online", "loading" (a replica that has not
+  /// caught up yet, so no read goes to it) or "fail". From CLUSTER SHARDS; a server without it
+  /// has CLUSTER SLOTS, which lists only the replicas it deems available, all "online".
+  std::string reported_health;
+  /// Connection and timeout failures of the commands this client sent to the node.
+  std::uint64_t errors = 0;
+  /// MOVED and ASK replies the node sent this client.
+  std::uint64_t redirects = 0;
 };
 
 /// Safe for concurrent use. Not copyable or movable.
@@ -37,6 +45,17 @@ struct ClusterNodeStatus {
 /// caller's order. EVAL/EVALSHA, transactions and other multi-key commands need every key in
 /// one slot (use a {hash tag}); otherwise std::invalid_argument names the keys. SCAN walks every
 /// primary in turn under one cursor. Keyless commands (PING, INFO, PUBLISH) go to any primary.
+///
+/// Replica reads (config.cluster.read_from, VALKEY_READ_FROM): with Replica, the read-only
+/// commands of one slot (GET, MGET and EXISTS per slot, TTL, HGET, SMEMBERS, ZRANGE, ...: the
+/// list is in cluster_client.cpp) go to a replica of the slot's primary that the cluster reports
+/// online, in turn, else to the primary; such a read may miss writes the primary acknowledged
+/// within the replication lag. PreferReplica also reads from the primary when the replica fails
+/// (connection or timeout; the replica gets half the call's time), and passes that replica by
+/// for a second. Writes, scripts, transactions and sessions always go to the primary.
+///
+/// Topology: CLUSTER SHARDS where the server has it (Valkey, Redis >= 7.0), which lists every
+/// replica with its health; else CLUSTER SLOTS, asked from then on.
 class ClusterClient final : public Client {
  public:
   /// Validates the config (ConfigError, also for a database other than 0) and learns the slot

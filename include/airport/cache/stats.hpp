@@ -143,6 +143,8 @@ struct StatsSnapshot {
     bool up = false;
     /// Why the last check failed; empty after a success.
     std::string last_error;
+    /// Connection and timeout failures of the cluster client's commands on the node.
+    std::uint64_t errors = 0;
     /// The breaker of the node's shard; closed for a replica and before the first call.
     Circuit circuit;
     friend bool operator==(const Node&, const Node&) = default;
@@ -210,10 +212,9 @@ struct StatsSnapshot {
   /// deletes, errors (all six categories, always), error_ratio, degraded_operations, fallback,
   /// circuit ({state: "closed"|"open"|"half_open", consecutive_failures, rejected,
   /// transitions: {open, half_open, closed}}), journal, latency, uptime_seconds; and on a cluster
-  /// `nodes` (endpoint, role, slots, up, last_error, circuit, consecutive_failures, opened per
-  /// node). `latency` holds
-  /// only the operations timed at least once, keyed by to_string(Operation), each with count,
-  /// p50_us, p95_us, p99_us, max_us and mean_us.
+  /// `nodes` (endpoint, role, slots, up, last_error, errors, circuit, consecutive_failures, opened
+  /// per node). `latency` holds only the operations timed at least once, keyed by
+  /// to_string(Operation), each with count, p50_us, p95_us, p99_us, max_us and mean_us.
   [[nodiscard]] nlohmann::json to_json() const;
 
   /// The snapshot in the Prometheus text exposition format 0.0.4, every family prefixed

@@ -32,6 +32,11 @@ struct ClientOptions {
   int retries = 0;
   /// Run the background health check. Default true.
   bool health_check = true;
+  /// Send READONLY on every new connection, in the handshake's round trip (and again after a
+  /// RESET): a Valkey Cluster replica then serves reads of its primary's slots instead of
+  /// answering MOVED. A no-op on a primary; refused (RefusedError) by a server without cluster
+  /// mode. ClusterClient sets it on its node clients for VALKEY_READ_FROM. Default false.
+  bool readonly = false;
 };
 
 /// Safe for concurrent use. Not copyable or movable: share it by reference or shared_ptr.
