@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "airport/cache/cluster_slot.hpp"
 #include "airport/cache/config.hpp"
 #include "airport/cache/errors.hpp"
 
@@ -232,6 +233,29 @@ CacheKeyBuilder& CacheKeyBuilder::hash_tag(std::string_view value) {
   return *this;
 }
 
+CacheKeyBuilder& CacheKeyBuilder::hash_tag_parts(std::initializer_list<std::string_view> values) {
+  if (values.size() == 0) {
+    throw std::invalid_argument("CacheKeyBuilder: hash tag at part " +
+                                std::to_string(parts_.size()) + " has no value");
+  }
+  std::string tag{'{'};
+  std::size_t index = 0;
+  for (const std::string_view value : values) {
+    if (value.empty()) {
+      throw std::invalid_argument("CacheKeyBuilder: value " + std::to_string(index) +
+                                  " of the hash tag at part " + std::to_string(parts_.size()) +
+                                  " is empty");
+    }
+    if (index++ != 0) {
+      tag += ':';
+    }
+    tag += escape_key_part(value);
+  }
+  tag += '}';
+  parts_.push_back(std::move(tag));
+  return *this;
+}
+
 CacheKeyBuilder& CacheKeyBuilder::param(std::string_view name, std::string_view value) {
   if (name.empty()) {
     throw std::invalid_argument("CacheKeyBuilder: a parameter name is empty (value '" +
@@ -307,6 +331,47 @@ CacheKeyManager::CacheKeyManager(const ValkeyConfig& config)
   }
 }
 
+CacheKeyManager CacheKeyManager::with_hash_tags(bool on) const {
+  CacheKeyManager copy = *this;
+  copy.hash_tags_ = on;
+  return copy;
+}
+
+std::string CacheKeyManager::seat_key(std::string_view operation, std::string_view kind,
+                                      std::string_view flight, std::string_view date,
+                                      std::string_view seat) const {
+  require_argument(operation, "flight", flight);
+  require_argument(operation, "date", date);
+  if (kind != "map") {
+    require_argument(operation, "seat", seat);
+  }
+  auto b = builder();
+  b.part("seat").part(kind);
+  if (hash_tags_) {
+    // One tag for the flight-day: its bitmap, seat locks (and so their fencing counters, see
+    // DistributedLock::fencing_key) and reservations share a slot, which SeatMap's scripts need.
+    b.hash_tag_parts({flight, date});
+  } else {
+    b.part(flight).part(date);
+  }
+  if (!seat.empty()) {
+    b.part(seat);
+  }
+  std::string key = b.build();
+  if (hash_tags_) {
+    // A shortened key may have lost (part of) its tag and would hash elsewhere: refuse it
+    // rather than let the scripts fail with CROSSSLOT, or worse, split a flight's keys.
+    const std::string tag = escape_key_part(flight) + ':' + escape_key_part(date);
+    if (cluster_hash_tag(key) != tag) {
+      throw std::invalid_argument("CacheKeyManager::" + std::string{operation} +
+                                  ": the key is longer than max_key_length (" +
+                                  std::to_string(max_key_length_) +
+                                  ") even past its hash tag; use a shorter flight or date");
+    }
+  }
+  return key;
+}
+
 std::string CacheKeyManager::flight_search_key(std::string_view origin,
                                                std::string_view destination, std::string_view date,
                                                const KeyParams& params) const {
@@ -343,25 +408,17 @@ std::string CacheKeyManager::flight_manifest_key(std::string_view flight,
 }
 
 std::string CacheKeyManager::seat_map_key(std::string_view flight, std::string_view date) const {
-  require_argument("seat_map_key", "flight", flight);
-  require_argument("seat_map_key", "date", date);
-  return builder().part("seat").part("map").part(flight).part(date).build();
+  return seat_key("seat_map_key", "map", flight, date, {});
 }
 
 std::string CacheKeyManager::seat_reservation_key(std::string_view flight, std::string_view date,
                                                   std::string_view seat) const {
-  require_argument("seat_reservation_key", "flight", flight);
-  require_argument("seat_reservation_key", "date", date);
-  require_argument("seat_reservation_key", "seat", seat);
-  return builder().part("seat").part("reservation").part(flight).part(date).part(seat).build();
+  return seat_key("seat_reservation_key", "reservation", flight, date, seat);
 }
 
 std::string CacheKeyManager::seat_lock_key(std::string_view flight, std::string_view date,
                                            std::string_view seat) const {
-  require_argument("seat_lock_key", "flight", flight);
-  require_argument("seat_lock_key", "date", date);
-  require_argument("seat_lock_key", "seat", seat);
-  return builder().part("seat").part("lock").part(flight).part(date).part(seat).build();
+  return seat_key("seat_lock_key", "lock", flight, date, seat);
 }
 
 std::string CacheKeyManager::weather_key(std::string_view country, std::string_view city) const {

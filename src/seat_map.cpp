@@ -177,7 +177,11 @@ std::string_view to_string(ConfirmResult result) noexcept {
 // --- SeatMap --------------------------------------------------------------------------------
 
 SeatMap::SeatMap(Client& client, CacheKeyManager keys, SeatMapOptions options)
-    : client_{client}, lock_{client}, keys_{std::move(keys)}, options_{std::move(options)} {
+    : client_{client},
+      lock_{client},
+      // On a cluster the scripts need the flight's keys in one slot: see CacheKeyManager.
+      keys_{keys.with_hash_tags(keys.hash_tags() || client.is_cluster())},
+      options_{std::move(options)} {
   options_.layout.validate();
   require_positive("SeatMapOptions::hold_ttl", options_.hold_ttl);
   require_positive("SeatMapOptions::reservation_ttl", options_.reservation_ttl);

@@ -1,7 +1,9 @@
 // Seat reservation: 50 passengers (threads) race for the 30 seats of one flight, several of them
 // for the same seats. A seat is held under its own lock (flight + seat; the passenger is in the
 // value), then confirmed into the flight's seat bitmap. Some passengers walk away from their
-// hold, and those holds expire by themselves.
+// hold, and those holds expire by themselves. On a cluster the flight-day's keys share one hash
+// tag, so the hold and confirm scripts run on the one primary that owns them.
+#include <airport/cache/cluster_slot.hpp>
 #include <airport/cache/patterns/seat_map.hpp>
 
 #include <fmt/format.h>
@@ -37,8 +39,7 @@ ScenarioResult run_seat_reservation(ScenarioContext& context) {
   std::vector<std::string> abandoned;                                 // seats held, never confirmed
   std::atomic<int> conflicts{0};
   // An exception escaping a thread would end the program (std::terminate), so the first one a
-  // passenger meets is rethrown after the race: the scenario then fails with its message (on a
-  // cluster: the hold script's keys without a common hash tag).
+  // passenger meets is rethrown after the race: the scenario then fails with its message.
   std::exception_ptr failure;
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> passengers;
@@ -130,18 +131,40 @@ ScenarioResult run_seat_reservation(ScenarioContext& context) {
   out.line(fmt::format("abandoned holds expired: {}; {} seats free again",
                        holds_expired ? "yes" : "NO", free_after));
 
+  // Which node served the flight: on a cluster every key of the flight-day (bitmap, seat locks,
+  // their fencing counters, reservations) carries the tag {UA123:2024-01-15}, so one slot and one
+  // primary hold them all; the scripts could not run otherwise.
+  const std::string map_key = seats.keys().seat_map_key(flight, date);
+  const std::string lock_key = seats.keys().seat_lock_key(flight, date, "1A");
+  const std::string reservation_key = seats.keys().seat_reservation_key(flight, date, "1A");
+  const std::string served_by = cache.client().shard_of(map_key);
+  if (cache.client().is_cluster()) {
+    out.line(fmt::format("cluster: {}, {}, {} and the fencing counters share slot {}, on {}",
+                         map_key, lock_key, reservation_key, cache::cluster_slot(map_key),
+                         served_by.empty() ? "an unknown primary" : served_by));
+    result.details["cluster"] = {
+        {"slot", cache::cluster_slot(map_key)},
+        {"primary", served_by},
+        {"same_primary_for_every_key", cache.client().shard_of(lock_key) == served_by &&
+                                           cache.client().shard_of(reservation_key) == served_by}};
+  }
+  result.details["keys"] = {{"seat_map", map_key},
+                            {"seat_lock", lock_key},
+                            {"seat_reservation", reservation_key},
+                            {"fencing_counter", cache::DistributedLock::fencing_key(lock_key)}};
+
   result.operations = 50;
   result.ok = double_booked == 0 && confirmed == in_bitmap && holds_expired && confirmed > 0;
   result.verdict = fmt::format(
       "{} seats confirmed, {} double-booked, bitmap agrees: {}, holds expired: {}", confirmed,
       double_booked, confirmed == in_bitmap ? "yes" : "no", holds_expired ? "yes" : "no");
-  result.details = {{"confirmed", confirmed},
-                    {"seats_taken_in_bitmap", in_bitmap},
-                    {"double_booked", double_booked},
-                    {"lock_conflicts", conflicts.load()},
-                    {"abandoned_holds", abandoned.size()},
-                    {"holds_expired", holds_expired},
-                    {"race_ms", std::chrono::duration<double, std::milli>(race_time).count()}};
+  result.details["confirmed"] = confirmed;
+  result.details["seats_taken_in_bitmap"] = in_bitmap;
+  result.details["double_booked"] = double_booked;
+  result.details["lock_conflicts"] = conflicts.load();
+  result.details["abandoned_holds"] = abandoned.size();
+  result.details["holds_expired"] = holds_expired;
+  result.details["race_ms"] = std::chrono::duration<double, std::milli>(race_time).count();
   return result;
 }
 

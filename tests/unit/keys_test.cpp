@@ -11,8 +11,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "airport/cache/cluster_slot.hpp"
 #include "airport/cache/config.hpp"
 #include "airport/cache/errors.hpp"
+#include "airport/cache/patterns/lock.hpp"
 
 namespace airport::cache {
 namespace {
@@ -156,6 +158,23 @@ TEST(CacheKeyBuilder, HashTagWrapsAnEscapedValueInBraces) {
   EXPECT_EQ(CacheKeyBuilder{}.hash_tag("a}b").build(), "{a%7Db}");
 }
 
+TEST(CacheKeyBuilder, HashTagPartsJoinsEscapedValuesWithARawColonInsideOneTag) {
+  EXPECT_EQ(CacheKeyBuilder{"p"}.part("seat").hash_tag_parts({"UA123", "2024-01-15"}).build(),
+            "p:seat:{UA123:2024-01-15}");
+  // Braces and colons in a value are escaped: the tag is still exactly the joined values.
+  const std::string odd = CacheKeyBuilder{}.hash_tag_parts({"a}b", "c:d{"}).part("x").build();
+  EXPECT_EQ(odd, "{a%7Db:c%3Ad%7B}:x");
+  EXPECT_EQ(cluster_hash_tag(odd), "a%7Db:c%3Ad%7B");
+  EXPECT_EQ(CacheKeyBuilder{}.hash_tag_parts({"one"}).build(), "{one}");
+  EXPECT_THROW(CacheKeyBuilder{}.hash_tag_parts({}), std::invalid_argument);
+  try {
+    CacheKeyBuilder{}.part("seat").hash_tag_parts({"UA123", ""});
+    ADD_FAILURE() << "an empty value was accepted";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_NE(std::string{error.what()}.find("value 1"), std::string::npos) << error.what();
+  }
+}
+
 TEST(CacheKeyPattern, WildcardMatchesTheRestAndLiteralGlobCharactersAreEscaped) {
   EXPECT_EQ(CacheKeyBuilder{"airport:prod"}.part("weather").part("US").any().pattern(),
             "airport:prod:weather:US:*");
@@ -281,6 +300,54 @@ TEST(CacheKeyManager, BuildsTheWorkshopKeys) {
   EXPECT_EQ(keys.flight_status_channel("UA123"), "airport:prod:flight:status:updates:UA123");
   EXPECT_EQ(keys.flight_status_channel_pattern(), "airport:prod:flight:status:updates:*");
   EXPECT_EQ(keys.all_keys_pattern(), "airport:prod:*");
+}
+
+TEST(CacheKeyManager, WithHashTagsPutsAFlightDaysSeatKeysInOneSlotAndLeavesTheRestAlone) {
+  const CacheKeyManager plain{"airport:prod"};
+  const CacheKeyManager tagged = plain.with_hash_tags();
+  EXPECT_FALSE(plain.hash_tags());
+  EXPECT_TRUE(tagged.hash_tags());
+  EXPECT_FALSE(tagged.with_hash_tags(false).hash_tags());
+  EXPECT_EQ(tagged.seat_map_key("UA123", "2024-01-15"), "airport:prod:seat:map:{UA123:2024-01-15}");
+  EXPECT_EQ(tagged.seat_lock_key("UA123", "2024-01-15", "12A"),
+            "airport:prod:seat:lock:{UA123:2024-01-15}:12A");
+  EXPECT_EQ(tagged.seat_reservation_key("UA123", "2024-01-15", "12A"),
+            "airport:prod:seat:reservation:{UA123:2024-01-15}:12A");
+  const std::string lock = tagged.seat_lock_key("UA123", "2024-01-15", "12A");
+  EXPECT_EQ(DistributedLock::fencing_key(lock), lock + ":fence");
+  const auto slot = cluster_slot(tagged.seat_map_key("UA123", "2024-01-15"));
+  for (const std::string& key : {lock, DistributedLock::fencing_key(lock),
+                                 tagged.seat_lock_key("UA123", "2024-01-15", "30F"),
+                                 tagged.seat_reservation_key("UA123", "2024-01-15", "1A")}) {
+    EXPECT_EQ(cluster_slot(key), slot) << key;
+  }
+  EXPECT_EQ(cluster_slot(tagged.seat_map_key("UA123", "2024-01-15")),
+            cluster_slot("{UA123:2024-01-15}"));
+  // Without tags no key has braces; the other keys never get one.
+  for (const CacheKeyManager* keys : {&plain, &tagged}) {
+    EXPECT_EQ(keys->flight_status_key("UA123"), "airport:prod:flight:status:UA123");
+    EXPECT_EQ(keys->leaderboard_key("daily"), "airport:prod:leaderboard:daily");
+    EXPECT_EQ(keys->fragment_key("status", "UA123", 3), "airport:prod:doll:status:UA123:v3");
+  }
+  EXPECT_EQ(plain.seat_lock_key("UA{1}", "2024-01-15", "12A").find('{'), std::string::npos);
+  // Escaped segments stay escaped inside the tag.
+  EXPECT_EQ(tagged.seat_map_key("UA 1}", "2024:01"), "airport:prod:seat:map:{UA%201%7D:2024%3A01}");
+  EXPECT_THROW((void)tagged.seat_lock_key("UA123", "2024-01-15", ""), std::invalid_argument);
+}
+
+TEST(CacheKeyManager, ATaggedSeatKeyTooLongToKeepItsTagIsRefused) {
+  const CacheKeyManager tagged = CacheKeyManager{"p", 64}.with_hash_tags();
+  EXPECT_EQ(tagged.seat_map_key("UA123", "2024-01-15"), "p:seat:map:{UA123:2024-01-15}");
+  // Shortened, but the tag is in the head that survives: still in the flight's slot.
+  const std::string long_seat = tagged.seat_lock_key("UA123", "2024-01-15", std::string(40, 'S'));
+  EXPECT_EQ(long_seat.size(), 64u);
+  EXPECT_EQ(cluster_hash_tag(long_seat), "UA123:2024-01-15");
+  try {
+    (void)tagged.seat_map_key(std::string(60, 'F'), "2024-01-15");
+    ADD_FAILURE() << "a key that lost its tag was returned";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_NE(std::string{error.what()}.find("seat_map_key"), std::string::npos) << error.what();
+  }
 }
 
 TEST(CacheKeyManager, WeatherPatternForOneCountry) {

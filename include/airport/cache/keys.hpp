@@ -114,6 +114,14 @@ class CacheKeyBuilder {
   /// Appends a Valkey Cluster hash tag `{value}` (value escaped) as a part, so that keys sharing
   /// the tag land in one slot. Throws std::invalid_argument if `value` is empty.
   CacheKeyBuilder& hash_tag(std::string_view value);
+  /// Appends one hash tag made of several values: each escaped, joined by a raw `:` inside the
+  /// braces, so hash_tag_parts({"UA123", "2024-01-15"}) appends `{UA123:2024-01-15}` and keeps
+  /// the key readable as the same segments without a tag would be. Escaping keeps `{`, `}` and
+  /// `:` out of the values, so the braces are the key's first (and only) ones and the tag is
+  /// exactly the joined values. Throws std::invalid_argument if there is no value or one is
+  /// empty, naming its index. Like hash_tag(), build() may shorten a long key past its tag:
+  /// CacheKeyManager's tagged keys check for that.
+  CacheKeyBuilder& hash_tag_parts(std::initializer_list<std::string_view> values);
 
   /// Sets parameter `name` to `value`; an empty value removes the parameter (dropped, as if
   /// never set). Setting a name twice keeps the later value. Throws std::invalid_argument if
@@ -186,6 +194,18 @@ struct KeyVersion {
 ///   nested_key            doll:<kind>:<id>:v<version>[:<name>:v<version>...]
 ///   flight_status_channel flight:status:updates:<flight>          (pub/sub channel)
 ///
+/// With hash tags on (with_hash_tags(), for a Valkey Cluster) the seat keys wrap the flight-day
+/// identity in one tag, so that a flight's bitmap, seat locks, the locks' fencing counters and
+/// its reservations share one cluster slot (SeatMap's scripts touch several of them at once):
+///
+///   seat_map_key          seat:map:{<flight>:<date>}
+///   seat_reservation_key  seat:reservation:{<flight>:<date>}:<seat>
+///   seat_lock_key         seat:lock:{<flight>:<date>}:<seat>
+///
+/// Every other key keeps its shape: each is used alone (one key per command or script), so a
+/// tag would only pile related keys onto one node. Without hash tags (the default) no key has
+/// braces, byte-identical to the original workshop's keys.
+///
 /// Dates are passed as text, by convention ISO 8601 ("2024-01-15"). Codes are not case-folded:
 /// pass them normalized ("LAX", not "lax"). Every method throws std::invalid_argument naming the
 /// argument when one is empty. Immutable: safe for concurrent use.
@@ -200,6 +220,12 @@ class CacheKeyManager {
   /// either is unusable.
   explicit CacheKeyManager(const ValkeyConfig& config);
 
+  /// A copy of this manager whose seat keys carry a Valkey Cluster hash tag (`on`), or not (see
+  /// the class comment). SeatMap calls it with Client::is_cluster(). No network call.
+  [[nodiscard]] CacheKeyManager with_hash_tags(bool on = true) const;
+  /// Whether the seat keys carry a hash tag.
+  [[nodiscard]] bool hash_tags() const noexcept { return hash_tags_; }
+
   /// A builder with this manager's prefix and limit, for keys not listed here.
   [[nodiscard]] CacheKeyBuilder builder() const {
     return CacheKeyBuilder{prefix_, max_key_length_};
@@ -213,6 +239,9 @@ class CacheKeyManager {
                                                 std::string_view date) const;
   [[nodiscard]] std::string flight_manifest_key(std::string_view flight,
                                                 std::string_view date) const;
+  /// The bitmap of a flight's confirmed seats. The three seat keys throw std::invalid_argument
+  /// when hash tags are on and the key is so long that shortening it (max_key_length) would cut
+  /// its tag: the flight's keys would then land in different slots.
   [[nodiscard]] std::string seat_map_key(std::string_view flight, std::string_view date) const;
   [[nodiscard]] std::string seat_reservation_key(std::string_view flight, std::string_view date,
                                                  std::string_view seat) const;
@@ -253,8 +282,14 @@ class CacheKeyManager {
   [[nodiscard]] std::size_t max_key_length() const noexcept { return max_key_length_; }
 
  private:
+  // seat:<kind>:<flight>:<date>[:<seat>], or seat:<kind>:{<flight>:<date>}[:<seat>] with tags.
+  [[nodiscard]] std::string seat_key(std::string_view operation, std::string_view kind,
+                                     std::string_view flight, std::string_view date,
+                                     std::string_view seat) const;
+
   std::string prefix_;
   std::size_t max_key_length_ = default_max_key_length;
+  bool hash_tags_ = false;
 };
 
 /// The process-wide default CacheKeyManager: no prefix, default length limit, created on first

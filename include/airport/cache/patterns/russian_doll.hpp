@@ -172,6 +172,11 @@ struct RussianDollOptions {
 /// CacheKeyManager with a digest of the whole key. Outdated fragments are never deleted: nobody
 /// asks for their keys any more, and they expire with their TTL.
 ///
+/// On a Valkey Cluster no key needs a {hash tag}: every command touches one key (the versions
+/// hash's HMGET / HGET / HINCRBY, one fragment per get or set), never a script or transaction
+/// over several. So the fragments spread over the primaries by slot, and only the versions hash
+/// sits on one node.
+///
 /// A render reads every version of the tree in one HMGET, THEN loads the data (DollLoader),
 /// then fetches top-down: a hit ends the descent (what is inside a hit is not even looked at);
 /// a miss renders the fragment, fetching its children the same way, and stores it

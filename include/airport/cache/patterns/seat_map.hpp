@@ -104,9 +104,14 @@ enum class ConfirmResult {
 ///
 ///   seat_map_key(f, d)              bitmap of confirmed seats (bit = SeatLayout::index_of)
 ///   seat_lock_key(f, d, seat)       the hold: a DistributedLock, value `passenger:token`
-///   seat_lock_key(f, d, seat):fence{...}  the hold's fencing counter
-///   (DistributedLock::fencing_key) seat_reservation_key(f, d, s)   the confirmed passenger,
-///   reservation_ttl
+///   fencing_key(seat_lock_key(..))  the hold's fencing counter (DistributedLock::fencing_key)
+///   seat_reservation_key(f, d, s)   the confirmed passenger, reservation_ttl
+///
+/// On a cluster (Client::is_cluster()) the SeatMap uses the manager's with_hash_tags() copy:
+/// `seat:map:{UA123:2024-01-15}`, `seat:lock:{UA123:2024-01-15}:12A`, its fencing counter
+/// `seat:lock:{UA123:2024-01-15}:12A:fence` and `seat:reservation:{UA123:2024-01-15}:12A` all
+/// hash to one slot, so each script's keys are on one node. On a single server the keys keep
+/// the workshop's shapes (no braces). keys() returns the manager actually used.
 ///
 /// Why the lock key is flight + date + seat and never the passenger: the original workshop keyed
 /// the lock by user, so two passengers computed two different lock keys for one seat, both "got"
@@ -116,7 +121,7 @@ enum class ConfirmResult {
 /// Never double-books: hold() checks the bit and takes the lock in one script; confirm() checks
 /// that the hold's token still owns the lock AND that the bit is clear, then sets the bit, writes
 /// the reservation and deletes the hold, all in one script. Each script touches one flight's
-/// keys, so in a cluster they must share a slot (standalone servers need nothing).
+/// keys, so in a cluster they share a slot through the hash tag above.
 ///
 /// confirm() is idempotent, so a confirm whose reply was lost can simply be sent again: when
 /// the hold no longer owns the lock, the seat's bit is set, its reservation names the hold's
@@ -131,7 +136,8 @@ enum class ConfirmResult {
 /// Client's errors otherwise, thrown. Safe for concurrent use; the client must outlive it.
 class SeatMap {
  public:
-  /// Throws std::invalid_argument naming the field for invalid options.
+  /// Throws std::invalid_argument naming the field for invalid options. `keys` gets hash tags
+  /// (CacheKeyManager::with_hash_tags) when client.is_cluster().
   explicit SeatMap(Client& client, CacheKeyManager keys = {}, SeatMapOptions options = {});
 
   /// Holds `seat` for `passenger` for `ttl` (default options.hold_ttl), unless it is confirmed
@@ -170,6 +176,7 @@ class SeatMap {
                                                        std::string_view date,
                                                        std::string_view seat);
 
+  /// The key manager in use: the one given, with hash tags on when the client is a cluster.
   [[nodiscard]] const CacheKeyManager& keys() const noexcept { return keys_; }
   [[nodiscard]] const SeatMapOptions& options() const noexcept { return options_; }
 
