@@ -1,10 +1,12 @@
-// CacheManager against a real server: counts, typed values, failure semantics for bad input,
-// server error replies, patterns, and the stats it reports.
+// CacheManager against a real server and a real local cluster (the same tests, parameterized):
+// counts, typed values, failure semantics for bad input, server error replies, patterns, and the
+// stats it reports.
 #include <gtest/gtest.h>
 #include <airport/cache/manager.hpp>
 
 #include <set>
 
+#include "support/backend.hpp"
 #include "support/server.hpp"
 
 namespace app {
@@ -28,15 +30,26 @@ namespace airport::cache {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::Backend;
+using testing::Oracle;
 using testing::ServerProcess;
+using testing::SharedBackend;
 
-class CacheManagerTest : public ::testing::Test {
+// On the cluster the manager is made exactly as a service makes it (VALKEY_CLUSTER=on); the
+// oracle checks what it stored on the node owning each key.
+class CacheManagerTest : public ::testing::TestWithParam<Backend> {
  protected:
-  ServerProcess server;
-  CacheManager cache{server.config()};
+  static void TearDownTestSuite() { SharedBackend::stop_all(); }
+
+  SharedBackend& backend = SharedBackend::fresh(GetParam());
+  Oracle oracle = backend.oracle();
+  CacheManager cache{backend.config()};
 };
 
-TEST_F(CacheManagerTest, CountsHitsMissesSetsAndDeletesExactlyForAScriptedSequence) {
+INSTANTIATE_TEST_SUITE_P(, CacheManagerTest, ::testing::ValuesIn(testing::all_backends),
+                         testing::BackendName{});
+
+TEST_P(CacheManagerTest, CountsHitsMissesSetsAndDeletesExactlyForAScriptedSequence) {
   EXPECT_TRUE(cache.set("a", "1", 60s));
   EXPECT_EQ(cache.get("a"), "1");
   EXPECT_EQ(cache.get("b"), std::nullopt);
@@ -54,33 +67,33 @@ TEST_F(CacheManagerTest, CountsHitsMissesSetsAndDeletesExactlyForAScriptedSequen
   EXPECT_EQ(stats.circuit.state, CircuitState::Closed);
 }
 
-TEST_F(CacheManagerTest, TypedValuesRoundTripThroughTheirJsonFunctions) {
+TEST_P(CacheManagerTest, TypedValuesRoundTripThroughTheirJsonFunctions) {
   const std::vector<app::Flight> flights{{"UA123", "LAX", 4}, {"DL456", "JFK", 0}};
   const std::string key = key_manager().flight_search_key("LAX", "JFK", "2024-01-15");
   ASSERT_TRUE(cache.set(key, flights, TTLPreset::SearchResults));
   EXPECT_EQ(cache.get<std::vector<app::Flight>>(key), flights);
-  EXPECT_EQ(nlohmann::json::parse(*server.client().get(key))[0]["number"], "UA123");
+  EXPECT_EQ(nlohmann::json::parse(*oracle.get(key))[0]["number"], "UA123");
 }
 
-TEST_F(CacheManagerTest, StringsAreStoredVerbatimAndIntegersAsDecimalSoIncrStillWorks) {
+TEST_P(CacheManagerTest, StringsAreStoredVerbatimAndIntegersAsDecimalSoIncrStillWorks) {
   cache.set("greeting", std::string{"hello\0world", 11}, 60s);
-  EXPECT_EQ(server.client().get("greeting"), std::string("hello\0world", 11));
+  EXPECT_EQ(oracle.get("greeting"), std::string("hello\0world", 11));
   cache.set("bookings", 41, 60s);
-  EXPECT_EQ(server.client().get("bookings"), "41");
+  EXPECT_EQ(oracle.get("bookings"), "41");
   EXPECT_EQ(cache.client().incr("bookings"), 42);
   EXPECT_EQ(cache.get<int>("bookings"), 42);
 }
 
-TEST_F(CacheManagerTest, ACorruptValueIsACountedMissThatIsDeleted) {
-  server.client().set("flight", "{not json");
+TEST_P(CacheManagerTest, ACorruptValueIsACountedMissThatIsDeleted) {
+  oracle.set("flight", "{not json");
   EXPECT_EQ(cache.get<app::Flight>("flight"), std::nullopt);
-  EXPECT_EQ(server.client().get("flight"), std::nullopt);
-  server.client().set("flight", R"({"number": 7})");  // valid JSON of the wrong shape
+  EXPECT_EQ(oracle.get("flight"), std::nullopt);
+  oracle.set("flight", R"({"number": 7})");  // valid JSON of the wrong shape
   EXPECT_EQ(cache.get<app::Flight>("flight"), std::nullopt);
   EXPECT_EQ(cache.stats().errors.count(ErrorCategory::Serialization), 2u);
 }
 
-TEST_F(CacheManagerTest, TtlIsJitteredWithinTheRatioUnlessExact) {
+TEST_P(CacheManagerTest, TtlIsJitteredWithinTheRatioUnlessExact) {
   cache.set("jittered", "v", 100s);
   const auto jittered = cache.ttl("jittered");
   ASSERT_TRUE(jittered.has_value());
@@ -95,7 +108,7 @@ TEST_F(CacheManagerTest, TtlIsJitteredWithinTheRatioUnlessExact) {
   EXPECT_FALSE(cache.exists("missing"));
 }
 
-TEST_F(CacheManagerTest, ProgrammingErrorsThrowWithAClearMessage) {
+TEST_P(CacheManagerTest, ProgrammingErrorsThrowWithAClearMessage) {
   EXPECT_THROW(cache.get(""), std::invalid_argument);
   EXPECT_THROW(cache.set(std::string(300, 'k'), "v", 60s), std::invalid_argument);
   EXPECT_THROW(cache.set("k", "v", -5s), std::invalid_argument);
@@ -108,8 +121,8 @@ TEST_F(CacheManagerTest, ProgrammingErrorsThrowWithAClearMessage) {
   }
 }
 
-TEST_F(CacheManagerTest, ServerErrorRepliesAreCountedAndDoNotTripTheBreaker) {
-  server.client().command({"HSET", "hash", "f", "v"});
+TEST_P(CacheManagerTest, ServerErrorRepliesAreCountedAndDoNotTripTheBreaker) {
+  oracle.command({"HSET", "hash", "f", "v"});
   for (int i = 0; i < 10; ++i)
     EXPECT_EQ(cache.get("hash"), std::nullopt);
   const StatsSnapshot stats = cache.stats();
@@ -118,7 +131,8 @@ TEST_F(CacheManagerTest, ServerErrorRepliesAreCountedAndDoNotTripTheBreaker) {
   EXPECT_EQ(stats.degraded_operations, 0u);
 }
 
-TEST_F(CacheManagerTest, MgetAndMsetUseOneRoundTripEach) {
+// One round trip each on a single server; on a cluster, one per shard holding the keys.
+TEST_P(CacheManagerTest, MgetAndMsetUseOneRoundTripEach) {
   const std::array<std::pair<std::string_view, std::string_view>, 3> items{
       {{"m1", "a"}, {"m2", "b"}, {"m3", "c"}}};
   EXPECT_TRUE(cache.mset(items, 60s));
@@ -128,16 +142,16 @@ TEST_F(CacheManagerTest, MgetAndMsetUseOneRoundTripEach) {
   EXPECT_GT(*cache.ttl("m2"), 50s);
 }
 
-TEST_F(CacheManagerTest, InvalidatePatternRemovesEveryMatchWithScanAndUnlink) {
+TEST_P(CacheManagerTest, InvalidatePatternRemovesEveryMatchWithScanAndUnlink) {
   for (int i = 0; i < 1200; ++i)
     cache.set("flight:status:F" + std::to_string(i), "x", 60s);
   cache.set("weather:US:LAX", "sunny", 60s);
   EXPECT_EQ(cache.invalidate_pattern("flight:status:*"), 1200u);
-  EXPECT_EQ(server.client().integer({"DBSIZE"}), 1);
+  EXPECT_EQ(oracle.dbsize(), 1);
   EXPECT_EQ(cache.get("weather:US:LAX"), "sunny");
 }
 
-TEST_F(CacheManagerTest, LatencyIsReallyMeasured) {
+TEST_P(CacheManagerTest, LatencyIsReallyMeasured) {
   for (int i = 0; i < 50; ++i)
     (void)cache.get("k");
   const nlohmann::json json = cache.stats().to_json();
@@ -147,7 +161,7 @@ TEST_F(CacheManagerTest, LatencyIsReallyMeasured) {
             json["latency"]["get"]["p50_us"].get<double>());
 }
 
-TEST_F(CacheManagerTest, StatsJsonHasExactlyTheDocumentedTopLevelKeys) {
+TEST_P(CacheManagerTest, StatsJsonHasExactlyTheDocumentedTopLevelKeys) {
   (void)cache.get("k");
   const nlohmann::json json = cache.stats().to_json();
   std::set<std::string> keys;
@@ -159,10 +173,12 @@ TEST_F(CacheManagerTest, StatsJsonHasExactlyTheDocumentedTopLevelKeys) {
     EXPECT_TRUE(keys.contains(expected)) << expected;
   }
   EXPECT_EQ(json["circuit"]["state"], "closed");
+  // Every node with its shard's breaker, on a cluster only.
+  EXPECT_EQ(json.contains("nodes"), GetParam() == Backend::Cluster);
   EXPECT_NE(cache.stats().to_prometheus().find("airport_cache_hits_total"), std::string::npos);
 }
 
-TEST_F(CacheManagerTest, HealthIsHealthyWhenTheServerAnswers) {
+TEST_P(CacheManagerTest, HealthIsHealthyWhenTheServerAnswers) {
   const CacheHealth health = cache.health();
   EXPECT_EQ(health.level, HealthLevel::Healthy);
   EXPECT_EQ(health.to_json()["status"], "healthy");

@@ -1,5 +1,6 @@
-// DistributedLock against a real server: exclusivity under contention, owner-checked release and
-// extend, fencing tokens, expiry, the watchdog, SCRIPT FLUSH, odd keys and client failures.
+// DistributedLock against a real server and a real cluster: exclusivity under contention,
+// owner-checked release and extend, fencing tokens, expiry, the watchdog, SCRIPT FLUSH, odd keys;
+// and, on a server of their own, client failures.
 #include <gtest/gtest.h>
 #include <airport/cache/errors.hpp>
 #include <airport/cache/keys.hpp>
@@ -10,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -17,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/backend.hpp"
 #include "support/server.hpp"
 #include "support/wait.hpp"
 
@@ -25,7 +28,9 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using testing::Backend;
 using testing::ServerProcess;
+using testing::SharedBackend;
 using testing::wait_until;
 
 // Polls `condition` for the whole `duration`; false as soon as it fails once. For "stays true
@@ -40,8 +45,7 @@ bool stays_true_for(std::chrono::milliseconds duration, const std::function<bool
   return condition();
 }
 
-ValkeyConfig pooled(const ServerProcess& server) {
-  ValkeyConfig config = server.config();
+ValkeyConfig pooled(ValkeyConfig config) {
   config.max_connections = 24;  // the contention tests run 16 threads
   return config;
 }
@@ -52,21 +56,43 @@ struct Interval {
   std::int64_t fence = 0;
 };
 
-class DistributedLockTest : public ::testing::Test {
+// Runs on a single server and on a 3-primary cluster (one of each per test binary, emptied
+// before every test). On the cluster a lock and its fencing counter share a slot by
+// DistributedLock::fencing_key's tag, so the scripts run there unchanged.
+class DistributedLockTest : public ::testing::TestWithParam<Backend> {
  protected:
+  static void TearDownTestSuite() { SharedBackend::stop_all(); }
+
   [[nodiscard]] bool key_exists(const std::string& name) {
     return oracle.integer({"EXISTS", name}) == 1;
   }
 
-  ServerProcess server;
-  ValkeyClient client{pooled(server)};
+  SharedBackend& backend = SharedBackend::fresh(GetParam());
+  std::shared_ptr<Client> client_ptr = backend.make_client(pooled(backend.config()));
+  Client& client = *client_ptr;
   DistributedLock lock{client};
-  testing::RawClient oracle = server.client();
+  testing::Oracle oracle = backend.oracle();
   CacheKeyManager keys{"test"};
   std::string key = keys.builder().part("lock").part("flight-rebuild").part("UA123").build();
 };
 
-TEST_F(DistributedLockTest, SixteenThreadsNeverHoldTheLockAtTheSameTime) {
+INSTANTIATE_TEST_SUITE_P(, DistributedLockTest, ::testing::ValuesIn(testing::all_backends),
+                         testing::BackendName{});
+
+// Standalone only: these tests pause (SIGSTOP) or kill "the server" to fail the client for
+// real. On the shared backends that would break every later test, and on a cluster one node's
+// outage is a failover, which the cluster client's own suite covers; each test here gets a
+// server of its own.
+class DistributedLockStandaloneTest : public ::testing::Test {
+ protected:
+  ServerProcess server;
+  ValkeyClient client{pooled(server.config())};
+  DistributedLock lock{client};
+  CacheKeyManager keys{"test"};
+  std::string key = keys.builder().part("lock").part("flight-rebuild").part("UA123").build();
+};
+
+TEST_P(DistributedLockTest, SixteenThreadsNeverHoldTheLockAtTheSameTime) {
   constexpr int threads = 16;
   constexpr int rounds = 16;
   const std::string counter_key = keys.builder().part("counter").build();
@@ -120,7 +146,7 @@ TEST_F(DistributedLockTest, SixteenThreadsNeverHoldTheLockAtTheSameTime) {
   EXPECT_LT(elapsed, 20s);
 }
 
-TEST_F(DistributedLockTest, FencingTokensStrictlyIncreaseAcrossFiftyAcquisitionsByFiveThreads) {
+TEST_P(DistributedLockTest, FencingTokensStrictlyIncreaseAcrossFiftyAcquisitionsByFiveThreads) {
   constexpr int threads = 5;
   constexpr int rounds = 10;
   std::mutex mutex;
@@ -154,7 +180,7 @@ TEST_F(DistributedLockTest, FencingTokensStrictlyIncreaseAcrossFiftyAcquisitions
   EXPECT_EQ(oracle.get(DistributedLock::fencing_key(key)), "50");
 }
 
-TEST_F(DistributedLockTest, ASecondContenderCannotAcquireReleaseOrExtendAHeldLock) {
+TEST_P(DistributedLockTest, ASecondContenderCannotAcquireReleaseOrExtendAHeldLock) {
   std::optional<LockLease> first = lock.try_acquire(key, {.ttl = 10s, .owner = "alice"});
   ASSERT_TRUE(first);
   EXPECT_EQ(first->token().size(), 32u);
@@ -176,7 +202,7 @@ TEST_F(DistributedLockTest, ASecondContenderCannotAcquireReleaseOrExtendAHeldLoc
   EXPECT_EQ(lock.holder(key), std::nullopt);
 }
 
-TEST_F(DistributedLockTest, AnExpiredLeaseCannotReleaseOrExtendTheNextOwnersLock) {
+TEST_P(DistributedLockTest, AnExpiredLeaseCannotReleaseOrExtendTheNextOwnersLock) {
   std::optional<LockLease> first = lock.try_acquire(key, {.ttl = 100ms, .owner = "first"});
   ASSERT_TRUE(first);
   ASSERT_TRUE(wait_until([&] { return !key_exists(key); }, 3s));
@@ -191,7 +217,7 @@ TEST_F(DistributedLockTest, AnExpiredLeaseCannotReleaseOrExtendTheNextOwnersLock
   EXPECT_TRUE(second->owned());
 }
 
-TEST_F(DistributedLockTest, DestroyingAnExpiredLeaseLeavesTheNextOwnersLockAlone) {
+TEST_P(DistributedLockTest, DestroyingAnExpiredLeaseLeavesTheNextOwnersLockAlone) {
   std::optional<LockLease> first = lock.try_acquire(key, {.ttl = 100ms});
   ASSERT_TRUE(first);
   ASSERT_TRUE(wait_until([&] { return !key_exists(key); }, 3s));
@@ -203,7 +229,7 @@ TEST_F(DistributedLockTest, DestroyingAnExpiredLeaseLeavesTheNextOwnersLockAlone
   EXPECT_FALSE(key_exists(key));
 }
 
-TEST_F(DistributedLockTest, AnExpiredLockLetsAWaitingAcquirerIn) {
+TEST_P(DistributedLockTest, AnExpiredLockLetsAWaitingAcquirerIn) {
   std::optional<LockLease> first = lock.try_acquire(key, {.ttl = 200ms});
   ASSERT_TRUE(first);
   EXPECT_FALSE(lock.try_acquire(key));  // wait_timeout 0: one try
@@ -217,7 +243,7 @@ TEST_F(DistributedLockTest, AnExpiredLockLetsAWaitingAcquirerIn) {
   EXPECT_FALSE(first->owned());
 }
 
-TEST_F(DistributedLockTest, AcquireThrowsLockNotAcquiredNamingTheKeyAfterTheWait) {
+TEST_P(DistributedLockTest, AcquireThrowsLockNotAcquiredNamingTheKeyAfterTheWait) {
   LockLease held = lock.acquire(key);
   const auto started = Clock::now();
   try {
@@ -235,7 +261,7 @@ TEST_F(DistributedLockTest, AcquireThrowsLockNotAcquiredNamingTheKeyAfterTheWait
   EXPECT_TRUE(held.owned());
 }
 
-TEST_F(DistributedLockTest, ExtendKeepsTheLockAlivePastItsOriginalTtl) {
+TEST_P(DistributedLockTest, ExtendKeepsTheLockAlivePastItsOriginalTtl) {
   std::optional<LockLease> lease = lock.try_acquire(key, {.ttl = 200ms});
   ASSERT_TRUE(lease);
   EXPECT_TRUE(lease->extend(3s));
@@ -247,7 +273,7 @@ TEST_F(DistributedLockTest, ExtendKeepsTheLockAlivePastItsOriginalTtl) {
   EXPECT_FALSE(key_exists(key));
 }
 
-TEST_F(DistributedLockTest, WatchdogKeepsTheLockAliveForThreeTtlsAndStopsOnRelease) {
+TEST_P(DistributedLockTest, WatchdogKeepsTheLockAliveForThreeTtlsAndStopsOnRelease) {
   std::optional<LockLease> lease = lock.try_acquire(key, {.ttl = 300ms, .auto_extend = true});
   ASSERT_TRUE(lease);
   const std::string value = lease->token();
@@ -260,7 +286,7 @@ TEST_F(DistributedLockTest, WatchdogKeepsTheLockAliveForThreeTtlsAndStopsOnRelea
   EXPECT_FALSE(lease->lost());
 }
 
-TEST_F(DistributedLockTest, ReleasingOrDestroyingAWatchedLeaseDoesNotWaitForTheNextTick) {
+TEST_P(DistributedLockTest, ReleasingOrDestroyingAWatchedLeaseDoesNotWaitForTheNextTick) {
   // The watchdog would tick every 20 s: stopping it must wake it, not wait the tick out.
   std::optional<LockLease> released = lock.try_acquire(key, {.ttl = 60s, .auto_extend = true});
   ASSERT_TRUE(released);
@@ -276,7 +302,7 @@ TEST_F(DistributedLockTest, ReleasingOrDestroyingAWatchedLeaseDoesNotWaitForTheN
   EXPECT_FALSE(key_exists(key));
 }
 
-TEST_F(DistributedLockTest, WatchdogReportsTheLockLostWhenTheKeyIsDeletedBehindItsBack) {
+TEST_P(DistributedLockTest, WatchdogReportsTheLockLostWhenTheKeyIsDeletedBehindItsBack) {
   std::atomic<int> lost_calls{0};
   std::string lost_key;  // written by the callback before lost_calls is incremented
   std::optional<LockLease> lease = lock.try_acquire(
@@ -295,7 +321,7 @@ TEST_F(DistributedLockTest, WatchdogReportsTheLockLostWhenTheKeyIsDeletedBehindI
   EXPECT_EQ(lost_calls.load(), 1);
 }
 
-TEST_F(DistributedLockTest, OnLostMayReleaseItsOwnLeaseOnTheWatchdogThread) {
+TEST_P(DistributedLockTest, OnLostMayReleaseItsOwnLeaseOnTheWatchdogThread) {
   std::optional<LockLease> lease;
   std::atomic<int> released{-1};
   lease =
@@ -310,7 +336,7 @@ TEST_F(DistributedLockTest, OnLostMayReleaseItsOwnLeaseOnTheWatchdogThread) {
   lease.reset();  // joins the watchdog, which has returned from the callback
 }
 
-TEST_F(DistributedLockTest, WatchdogReportsTheLockLostWhenAnotherOwnerTookTheKey) {
+TEST_P(DistributedLockTest, WatchdogReportsTheLockLostWhenAnotherOwnerTookTheKey) {
   std::optional<LockLease> lease = lock.try_acquire(key, {.ttl = 300ms, .auto_extend = true});
   ASSERT_TRUE(lease);
   oracle.set(key, "intruder:0123");
@@ -319,7 +345,7 @@ TEST_F(DistributedLockTest, WatchdogReportsTheLockLostWhenAnotherOwnerTookTheKey
   EXPECT_EQ(oracle.get(key), "intruder:0123");
 }
 
-TEST_F(DistributedLockTest, WatchdogGivesUpAfterAWholeTtlWithoutReachingTheServer) {
+TEST_F(DistributedLockStandaloneTest, WatchdogGivesUpAfterAWholeTtlWithoutReachingTheServer) {
   std::atomic<int> lost_calls{0};
   std::optional<LockLease> lease = lock.try_acquire(
       key, {.ttl = 300ms, .auto_extend = true, .on_lost = [&](std::string_view) { ++lost_calls; }});
@@ -332,21 +358,21 @@ TEST_F(DistributedLockTest, WatchdogGivesUpAfterAWholeTtlWithoutReachingTheServe
   EXPECT_FALSE(lease->owned());
 }
 
-TEST_F(DistributedLockTest, ScriptsSurviveScriptFlush) {
+TEST_P(DistributedLockTest, ScriptsSurviveScriptFlush) {
   std::optional<LockLease> lease = lock.try_acquire(key);
   ASSERT_TRUE(lease);
-  oracle.command({"SCRIPT", "FLUSH"});
+  oracle.on_every_primary({"SCRIPT", "FLUSH"});
   EXPECT_TRUE(lease->extend(5s));
-  oracle.command({"SCRIPT", "FLUSH"});
+  oracle.on_every_primary({"SCRIPT", "FLUSH"});
   EXPECT_TRUE(lease->release());
   EXPECT_FALSE(key_exists(key));
-  oracle.command({"SCRIPT", "FLUSH"});
+  oracle.on_every_primary({"SCRIPT", "FLUSH"});
   std::optional<LockLease> again = lock.try_acquire(key);
   ASSERT_TRUE(again);
   EXPECT_EQ(again->fencing_token(), 2);
 }
 
-TEST_F(DistributedLockTest, KeysAndOwnersWithSpacesAndColonsWork) {
+TEST_P(DistributedLockTest, KeysAndOwnersWithSpacesAndColonsWork) {
   const std::string built = keys.builder().part("rebuild lock").part("flight:UA 123").build();
   for (const std::string& odd : {built, std::string{"lock: gate B12:terminal 4"}}) {
     SCOPED_TRACE(odd);
@@ -364,7 +390,7 @@ TEST_F(DistributedLockTest, KeysAndOwnersWithSpacesAndColonsWork) {
   }
 }
 
-TEST_F(DistributedLockTest, FencingTtlBoundsTheCounterAndEveryAcquireRefreshesIt) {
+TEST_P(DistributedLockTest, FencingTtlBoundsTheCounterAndEveryAcquireRefreshesIt) {
   std::optional<LockLease> lease = lock.try_acquire(key, {.fencing_ttl = 60s});
   ASSERT_TRUE(lease);
   const long long first_ttl = oracle.integer({"PTTL", DistributedLock::fencing_key(key)});
@@ -377,7 +403,7 @@ TEST_F(DistributedLockTest, FencingTtlBoundsTheCounterAndEveryAcquireRefreshesIt
   EXPECT_EQ(oracle.integer({"PTTL", DistributedLock::fencing_key(key + "-forever")}), -1);
 }
 
-TEST_F(DistributedLockTest, DestructorAndMoveReleaseExactlyOnce) {
+TEST_P(DistributedLockTest, DestructorAndMoveReleaseExactlyOnce) {
   {
     LockLease lease = lock.acquire(key);
     LockLease moved = std::move(lease);
@@ -400,7 +426,7 @@ TEST_F(DistributedLockTest, DestructorAndMoveReleaseExactlyOnce) {
   EXPECT_TRUE(target.release());
 }
 
-TEST_F(DistributedLockTest, ClientErrorsPropagateFromAcquireButNotFromTheDestructor) {
+TEST_F(DistributedLockStandaloneTest, ClientErrorsPropagateFromAcquireButNotFromTheDestructor) {
   std::optional<LockLease> lease = lock.try_acquire(key);
   ASSERT_TRUE(lease);
   server.kill();
@@ -409,7 +435,7 @@ TEST_F(DistributedLockTest, ClientErrorsPropagateFromAcquireButNotFromTheDestruc
   EXPECT_NO_THROW(lease.reset());
 }
 
-TEST_F(DistributedLockTest, InvalidOptionsAreRejectedNamingTheField) {
+TEST_P(DistributedLockTest, InvalidOptionsAreRejectedNamingTheField) {
   const auto message_of = [&](const LockOptions& options) -> std::string {
     try {
       (void)lock.try_acquire(key, options);
@@ -426,7 +452,7 @@ TEST_F(DistributedLockTest, InvalidOptionsAreRejectedNamingTheField) {
             std::string::npos);
   EXPECT_NE(message_of({.fencing_ttl = 0ms}).find("LockOptions::fencing_ttl"), std::string::npos);
   EXPECT_THROW((void)lock.try_acquire(""), std::invalid_argument);
-  EXPECT_EQ(oracle.integer({"DBSIZE"}), 0);
+  EXPECT_EQ(oracle.dbsize(), 0);
 }
 
 TEST(LockHolder, ValueAndParseRoundTripWithColonsInTheOwner) {

@@ -1,23 +1,25 @@
-// Leaderboard against a real server: ordering, top N, ranks and scores, the window around a
-// member, pages, the documented tie order, TTL refresh, and unknown members.
+// Leaderboard against a real server and a real cluster: ordering, top N, ranks and scores, the
+// window around a member, pages, the documented tie order, TTL refresh, and unknown members.
 #include <gtest/gtest.h>
+#include <airport/cache/client.hpp>
 #include <airport/cache/errors.hpp>
 #include <airport/cache/keys.hpp>
 #include <airport/cache/patterns/leaderboard.hpp>
-#include <airport/cache/valkey_client.hpp>
 
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "support/server.hpp"
+#include "support/backend.hpp"
 
 namespace airport::cache {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::ServerProcess;
+using testing::Backend;
+using testing::SharedBackend;
 
 std::vector<std::string> members_of(const std::vector<LeaderboardEntry>& entries) {
   std::vector<std::string> members;
@@ -33,21 +35,31 @@ std::vector<long long> ranks_of(const std::vector<LeaderboardEntry>& entries) {
   return ranks;
 }
 
-class LeaderboardTest : public ::testing::Test {
+// Runs on a single server and on a 3-primary cluster (one of each per test binary, emptied
+// before every test). A board is one sorted set, so every command and transaction has one key:
+// nothing needs a hash tag.
+class LeaderboardTest : public ::testing::TestWithParam<Backend> {
  protected:
+  static void TearDownTestSuite() { SharedBackend::stop_all(); }
+
   // Ten members p0..p9 with 0, 10, ..., 90 points: p9 leads, p0 is last (rank 10).
   void add_ten() {
     for (int i = 0; i < 10; ++i)
       board.set_score("p" + std::to_string(i), i * 10);
   }
 
-  ServerProcess server;
-  ValkeyClient client{server.config()};
+  SharedBackend& backend = SharedBackend::fresh(GetParam());
+  std::shared_ptr<Client> client_ptr = backend.make_client(backend.config());
+  Client& client = *client_ptr;
+  testing::Oracle oracle = backend.oracle();
   std::string key = key_manager().leaderboard_key("daily");
   Leaderboard board{client, key};
 };
 
-TEST_F(LeaderboardTest, OrdersMembersByScoreHighestFirst) {
+INSTANTIATE_TEST_SUITE_P(, LeaderboardTest, ::testing::ValuesIn(testing::all_backends),
+                         testing::BackendName{});
+
+TEST_P(LeaderboardTest, OrdersMembersByScoreHighestFirst) {
   board.add_points("alice", 10);
   board.add_points("bob", 30);
   board.add_points("carol", 20);
@@ -56,7 +68,7 @@ TEST_F(LeaderboardTest, OrdersMembersByScoreHighestFirst) {
   EXPECT_EQ(board.size(), 3);
 }
 
-TEST_F(LeaderboardTest, AddPointsAccumulatesAndReturnsTheNewScore) {
+TEST_P(LeaderboardTest, AddPointsAccumulatesAndReturnsTheNewScore) {
   EXPECT_DOUBLE_EQ(board.add_points("alice", 10), 10);
   EXPECT_DOUBLE_EQ(board.add_points("alice", 5), 15);
   EXPECT_DOUBLE_EQ(board.add_points("alice", -2.5), 12.5);
@@ -65,21 +77,21 @@ TEST_F(LeaderboardTest, AddPointsAccumulatesAndReturnsTheNewScore) {
   EXPECT_EQ(board.score("alice"), 3);
 }
 
-TEST_F(LeaderboardTest, AZeroScoreReadsAsPositiveZero) {
+TEST_P(LeaderboardTest, AZeroScoreReadsAsPositiveZero) {
   board.set_score("nobody", 0);
   EXPECT_FALSE(std::signbit(*board.score("nobody")));
   EXPECT_FALSE(std::signbit(board.add_points("nobody", 0)));
   EXPECT_FALSE(std::signbit(board.top(1).at(0).score));
 }
 
-TEST_F(LeaderboardTest, TopReturnsAtMostNEntriesAndNoneForZero) {
+TEST_P(LeaderboardTest, TopReturnsAtMostNEntriesAndNoneForZero) {
   add_ten();
   EXPECT_EQ(members_of(board.top(3)), (std::vector<std::string>{"p9", "p8", "p7"}));
   EXPECT_EQ(board.top(100).size(), 10u);
   EXPECT_TRUE(board.top(0).empty());
 }
 
-TEST_F(LeaderboardTest, RankIsOneBasedAndEntryReadsRankAndScoreTogether) {
+TEST_P(LeaderboardTest, RankIsOneBasedAndEntryReadsRankAndScoreTogether) {
   add_ten();
   EXPECT_EQ(board.rank("p9"), 1);
   EXPECT_EQ(board.rank("p0"), 10);
@@ -87,7 +99,7 @@ TEST_F(LeaderboardTest, RankIsOneBasedAndEntryReadsRankAndScoreTogether) {
   EXPECT_EQ(board.entry("p7"), (LeaderboardEntry{"p7", 70, 3}));
 }
 
-TEST_F(LeaderboardTest, AnUnknownMemberHasNoRankScoreEntryOrWindow) {
+TEST_P(LeaderboardTest, AnUnknownMemberHasNoRankScoreEntryOrWindow) {
   add_ten();
   EXPECT_EQ(board.rank("ghost"), std::nullopt);
   EXPECT_EQ(board.score("ghost"), std::nullopt);
@@ -97,7 +109,7 @@ TEST_F(LeaderboardTest, AnUnknownMemberHasNoRankScoreEntryOrWindow) {
   EXPECT_EQ(board.size(), 10);
 }
 
-TEST_F(LeaderboardTest, AroundReturnsTheWindowWithRanksClippedAtTheEdges) {
+TEST_P(LeaderboardTest, AroundReturnsTheWindowWithRanksClippedAtTheEdges) {
   add_ten();
   const auto middle = board.around("p5", 2);
   EXPECT_EQ(members_of(middle), (std::vector<std::string>{"p7", "p6", "p5", "p4", "p3"}));
@@ -110,7 +122,7 @@ TEST_F(LeaderboardTest, AroundReturnsTheWindowWithRanksClippedAtTheEdges) {
   EXPECT_EQ(board.around("p4", std::numeric_limits<std::size_t>::max()), board.top(10));
 }
 
-TEST_F(LeaderboardTest, PagesSplitTheBoardWithoutGapsOrOverlaps) {
+TEST_P(LeaderboardTest, PagesSplitTheBoardWithoutGapsOrOverlaps) {
   for (int i = 0; i < 25; ++i)
     board.set_score("m" + std::to_string(100 + i), i);
   std::vector<LeaderboardEntry> joined;
@@ -127,7 +139,7 @@ TEST_F(LeaderboardTest, PagesSplitTheBoardWithoutGapsOrOverlaps) {
   EXPECT_THROW((void)board.page(1, 0), std::invalid_argument);
 }
 
-TEST_F(LeaderboardTest, TiesAreOrderedByMemberNameAscendingInTopRankAroundAndPages) {
+TEST_P(LeaderboardTest, TiesAreOrderedByMemberNameAscendingInTopRankAroundAndPages) {
   board.set_score("eve", 60);
   for (const char* name : {"dave", "bob", "carol", "alice"})
     board.set_score(name, 50);
@@ -158,7 +170,7 @@ TEST_F(LeaderboardTest, TiesAreOrderedByMemberNameAscendingInTopRankAroundAndPag
   EXPECT_EQ(board.rank("alice"), 3);
 }
 
-TEST_F(LeaderboardTest, TheSetStoresNegatedScoresBecauseZrevrangeWouldReverseTies) {
+TEST_P(LeaderboardTest, TheSetStoresNegatedScoresBecauseZrevrangeWouldReverseTies) {
   board.set_score("alice", 50);
   board.set_score("bob", 50);
   // What a plain ZREVRANGE board would do: "bob" before "alice".
@@ -166,10 +178,10 @@ TEST_F(LeaderboardTest, TheSetStoresNegatedScoresBecauseZrevrangeWouldReverseTie
   client.zadd("plain", "bob", 50);
   EXPECT_EQ(client.zrevrange("plain", 0, 0).at(0).member, "bob");
   EXPECT_EQ(board.top(1).at(0).member, "alice");
-  EXPECT_EQ(server.client().command({"ZSCORE", key, "alice"}), "-50");
+  EXPECT_EQ(oracle.command({"ZSCORE", key, "alice"}), "-50");
 }
 
-TEST_F(LeaderboardTest, RemoveTakesAMemberOffAndTheOthersMoveUp) {
+TEST_P(LeaderboardTest, RemoveTakesAMemberOffAndTheOthersMoveUp) {
   add_ten();
   EXPECT_TRUE(board.remove("p8"));
   EXPECT_EQ(board.size(), 9);
@@ -177,11 +189,10 @@ TEST_F(LeaderboardTest, RemoveTakesAMemberOffAndTheOthersMoveUp) {
   EXPECT_EQ(board.rank("p8"), std::nullopt);
 }
 
-TEST_F(LeaderboardTest, EveryWriteRefreshesTheTtlButReadsDoNot) {
+TEST_P(LeaderboardTest, EveryWriteRefreshesTheTtlButReadsDoNot) {
   Leaderboard expiring{client, key_manager().leaderboard_key("hourly"),
                        LeaderboardOptions{.ttl = 60s}};
   const std::string hourly = expiring.key();
-  auto oracle = server.client();
   const auto pttl = [&] { return oracle.integer({"PTTL", hourly}); };
 
   expiring.add_points("alice", 1);
@@ -209,12 +220,12 @@ TEST_F(LeaderboardTest, EveryWriteRefreshesTheTtlButReadsDoNot) {
   EXPECT_EQ(expiring.score("alice"), 2);
 }
 
-TEST_F(LeaderboardTest, ABoardWithoutTtlNeverExpires) {
+TEST_P(LeaderboardTest, ABoardWithoutTtlNeverExpires) {
   board.add_points("alice", 1);
-  EXPECT_EQ(server.client().integer({"PTTL", key}), -1);
+  EXPECT_EQ(oracle.integer({"PTTL", key}), -1);
 }
 
-TEST_F(LeaderboardTest, InvalidOptionsAreRejectedNamingTheField) {
+TEST_P(LeaderboardTest, InvalidOptionsAreRejectedNamingTheField) {
   EXPECT_THROW(Leaderboard(client, ""), std::invalid_argument);
   try {
     Leaderboard bad{client, "k", LeaderboardOptions{.ttl = 0ms}};
@@ -224,8 +235,8 @@ TEST_F(LeaderboardTest, InvalidOptionsAreRejectedNamingTheField) {
   }
 }
 
-TEST_F(LeaderboardTest, AWrongTypeKeyThrowsAReplyError) {
-  server.client().set(key, "not a board");
+TEST_P(LeaderboardTest, AWrongTypeKeyThrowsAReplyError) {
+  oracle.set(key, "not a board");
   EXPECT_THROW(board.add_points("alice", 1), ReplyError);
   EXPECT_THROW((void)board.around("alice", 1), ReplyError);
   Leaderboard expiring{client, key, LeaderboardOptions{.ttl = 60s}};

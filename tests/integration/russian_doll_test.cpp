@@ -1,6 +1,6 @@
-// RussianDollCache against a real server: the first render builds everything, the second reuses
-// the board, and each of the workshop's four invalidation cases rebuilds exactly the fragments
-// that contain the change while everything else stays cached.
+// RussianDollCache against a real server and a real cluster: the first render builds everything,
+// the second reuses the board, and each of the workshop's four invalidation cases rebuilds
+// exactly the fragments that contain the change while everything else stays cached.
 #include <gtest/gtest.h>
 #include <airport/cache/errors.hpp>
 #include <airport/cache/manager.hpp>
@@ -8,17 +8,21 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "support/backend.hpp"
 #include "support/server.hpp"
 
 namespace airport::cache {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::Backend;
 using testing::ServerProcess;
+using testing::SharedBackend;
 using Names = std::set<std::string>;
 
 // LAX's board: UA123 to JFK with P42 and P43, DL456 to SEA with P7 and P8.
@@ -43,7 +47,23 @@ Names set_of(const std::vector<std::string>& names) {
   return set;
 }
 
-class RussianDollTest : public ::testing::Test {
+// Runs on a single server and on a 3-primary cluster (one of each per test binary, emptied
+// before every test). Every command of a render or a change has one key (the versions hash, or
+// one fragment), so no key needs a hash tag and the fragments spread over the primaries.
+class RussianDoll : public ::testing::TestWithParam<Backend> {
+ protected:
+  static void TearDownTestSuite() { SharedBackend::stop_all(); }
+
+  SharedBackend& backend = SharedBackend::fresh(GetParam());
+  CacheManager cache{backend.config()};
+  testing::Oracle oracle = backend.oracle();
+};
+
+INSTANTIATE_TEST_SUITE_P(, RussianDoll, ::testing::ValuesIn(testing::all_backends),
+                         testing::BackendName{});
+
+// The same, after a first render of the board.
+class RussianDollTest : public RussianDoll {
  protected:
   void SetUp() override {
     const RenderedFragment first = dolls.render_board(load, "LAX");
@@ -52,6 +72,24 @@ class RussianDollTest : public ::testing::Test {
 
   RenderReport rerender() { return dolls.render_board(load, "LAX").report; }
 
+  RussianDollCache dolls{cache};
+  DollData data = sample_data();
+  DollLoader load = [this] { return data; };
+};
+
+INSTANTIATE_TEST_SUITE_P(, RussianDollTest, ::testing::ValuesIn(testing::all_backends),
+                         testing::BackendName{});
+
+// Standalone only: it kills "the server" to show the degraded render. On the shared backends
+// that would break every later test, and on a cluster one node's outage is a failover, which
+// the cluster client's own suite covers; this test gets a server of its own.
+class RussianDollStandaloneTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const RenderedFragment first = dolls.render_board(load, "LAX");
+    ASSERT_EQ(first.report.reused.size(), 0u);
+  }
+
   ServerProcess server;
   CacheManager cache{server.config()};
   RussianDollCache dolls{cache};
@@ -59,9 +97,7 @@ class RussianDollTest : public ::testing::Test {
   DollLoader load = [this] { return data; };
 };
 
-TEST(RussianDoll, TheFirstRenderBuildsEveryFragmentInnerOnesFirst) {
-  ServerProcess server;
-  CacheManager cache{server.config()};
+TEST_P(RussianDoll, TheFirstRenderBuildsEveryFragmentInnerOnesFirst) {
   RussianDollCache dolls{cache};
   const DollData data = sample_data();
   const DollLoader load = [&] { return data; };
@@ -86,14 +122,14 @@ TEST(RussianDoll, TheFirstRenderBuildsEveryFragmentInnerOnesFirst) {
   EXPECT_NE(board.text.find("<h2>DL456 to SEA</h2>"), std::string::npos);
 }
 
-TEST_F(RussianDollTest, ASecondRenderReusesTheWholeBoardFromOneHit) {
+TEST_P(RussianDollTest, ASecondRenderReusesTheWholeBoardFromOneHit) {
   const RenderedFragment second = dolls.render_board(load, "LAX");
   EXPECT_TRUE(second.report.rebuilt.empty());
   EXPECT_EQ(second.report.reused, (std::vector<std::string>{"board:LAX"}));
   EXPECT_EQ(second.text, dolls.render_board(load, "LAX").text);
 }
 
-TEST_F(RussianDollTest, AStatusChangeRebuildsTheStatusItsFlightAndTheBoardOnly) {
+TEST_P(RussianDollTest, AStatusChangeRebuildsTheStatusItsFlightAndTheBoardOnly) {
   data.flights["UA123"].status = {"delayed", "B14", 25min};
   dolls.status_changed("UA123");
   const RenderedFragment board = dolls.render_board(load, "LAX");
@@ -106,7 +142,7 @@ TEST_F(RussianDollTest, AStatusChangeRebuildsTheStatusItsFlightAndTheBoardOnly) 
             (std::vector<std::string>{"passenger:P42"}));
 }
 
-TEST_F(RussianDollTest, AScheduleChangeRebuildsTheScheduleItsFlightAndTheBoardOnly) {
+TEST_P(RussianDollTest, AScheduleChangeRebuildsTheScheduleItsFlightAndTheBoardOnly) {
   data.flights["UA123"].schedule = {"09:15", "17:40"};
   dolls.schedule_changed("UA123");
   const RenderedFragment board = dolls.render_board(load, "LAX");
@@ -115,7 +151,7 @@ TEST_F(RussianDollTest, AScheduleChangeRebuildsTheScheduleItsFlightAndTheBoardOn
   EXPECT_NE(board.text.find("departs 09:15, arrives 17:40"), std::string::npos);
 }
 
-TEST_F(RussianDollTest, AManifestChangeRebuildsTheManifestItsFlightAndTheBoardButNoPassenger) {
+TEST_P(RussianDollTest, AManifestChangeRebuildsTheManifestItsFlightAndTheBoardButNoPassenger) {
   data.flights["UA123"].manifest = {"P42"};  // P43 was offloaded
   dolls.manifest_changed("UA123");
   const RenderedFragment board = dolls.render_board(load, "LAX");
@@ -125,7 +161,7 @@ TEST_F(RussianDollTest, AManifestChangeRebuildsTheManifestItsFlightAndTheBoardBu
   EXPECT_EQ(board.text.find("Grace Hopper"), std::string::npos);
 }
 
-TEST_F(RussianDollTest, AManifestGainingAPassengerBuildsOnlyThatPassenger) {
+TEST_P(RussianDollTest, AManifestGainingAPassengerBuildsOnlyThatPassenger) {
   data.passengers["P44"] = {"P44", "Katherine Johnson", "14C"};
   data.flights["UA123"].manifest.push_back("P44");
   dolls.manifest_changed("UA123");
@@ -136,7 +172,7 @@ TEST_F(RussianDollTest, AManifestGainingAPassengerBuildsOnlyThatPassenger) {
                                                 "passenger:P43", "flight:DL456"}));
 }
 
-TEST_F(RussianDollTest, APassengerChangeRebuildsThePassengerManifestFlightAndBoardOnly) {
+TEST_P(RussianDollTest, APassengerChangeRebuildsThePassengerManifestFlightAndBoardOnly) {
   data.passengers["P42"].seat = "1A";
   dolls.passenger_changed("P42");
   const RenderedFragment board = dolls.render_board(load, "LAX");
@@ -147,7 +183,7 @@ TEST_F(RussianDollTest, APassengerChangeRebuildsThePassengerManifestFlightAndBoa
   EXPECT_NE(board.text.find("Ada Lovelace, seat 1A"), std::string::npos);
 }
 
-TEST_F(RussianDollTest, BumpingOneFlightLeavesTheOtherFlightsCached) {
+TEST_P(RussianDollTest, BumpingOneFlightLeavesTheOtherFlightsCached) {
   data.flights["DL456"].status.gate = "C9";
   dolls.status_changed("DL456");
   EXPECT_EQ(dolls.render(load, DollKind::Flight, "UA123").report.reused,
@@ -158,7 +194,7 @@ TEST_F(RussianDollTest, BumpingOneFlightLeavesTheOtherFlightsCached) {
   EXPECT_EQ(rerender().reused, (std::vector<std::string>{"board:LAX"}));
 }
 
-TEST_F(RussianDollTest, AChangeWhileTheDataLoadsIsNeverCachedUnderTheChangedVersion) {
+TEST_P(RussianDollTest, AChangeWhileTheDataLoadsIsNeverCachedUnderTheChangedVersion) {
   // Issue 10, forced: the loader takes its snapshot, then a writer changes UA123's status and
   // bumps its version before the render goes on. The schedule change before it makes the render
   // rebuild UA123 and the board, with the status as loaded.
@@ -185,7 +221,7 @@ TEST_F(RussianDollTest, AChangeWhileTheDataLoadsIsNeverCachedUnderTheChangedVers
   EXPECT_EQ(set_of(next.report.rebuilt), (Names{"status:UA123", "flight:UA123", "board:LAX"}));
 }
 
-TEST_F(RussianDollTest, ATreeThatChangesDuringBothLoadsIsRenderedButOnlyPartlyStored) {
+TEST_P(RussianDollTest, ATreeThatChangesDuringBothLoadsIsRenderedButOnlyPartlyStored) {
   // Each load finds a passenger on UA123 that the versions read before it did not cover: the
   // render loads a second time, and what still contains an unread version is not stored.
   data.passengers["P44"] = {"P44", "Katherine Johnson", "14C"};
@@ -215,9 +251,7 @@ TEST_F(RussianDollTest, ATreeThatChangesDuringBothLoadsIsRenderedButOnlyPartlySt
   EXPECT_EQ(dolls.render_board(load, "LAX").report.reused, (std::vector<std::string>{"board:LAX"}));
 }
 
-TEST(RussianDoll, TheFirstRenderOfAFragmentLoadsTwiceAndLaterRendersOnce) {
-  ServerProcess server;
-  CacheManager cache{server.config()};
+TEST_P(RussianDoll, TheFirstRenderOfAFragmentLoadsTwiceAndLaterRendersOnce) {
   RussianDollCache dolls{cache};
   const DollData data = sample_data();
   int loads = 0;
@@ -233,7 +267,7 @@ TEST(RussianDoll, TheFirstRenderOfAFragmentLoadsTwiceAndLaterRendersOnce) {
   EXPECT_EQ(loads, 5);
 }
 
-TEST_F(RussianDollTest, KeysEmbedTheVersionsOfWhatTheyContain) {
+TEST_P(RussianDollTest, KeysEmbedTheVersionsOfWhatTheyContain) {
   EXPECT_EQ(dolls.fragment_key(data, DollKind::Status, "UA123"), "doll:status:UA123:v0");
   EXPECT_EQ(dolls.fragment_key(data, DollKind::Manifest, "UA123"),
             "doll:manifest:UA123:v0:P42:v0:P43:v0");
@@ -255,12 +289,10 @@ TEST_F(RussianDollTest, KeysEmbedTheVersionsOfWhatTheyContain) {
   EXPECT_NE(dolls.fragment_key(data, DollKind::Board, "LAX"), board);
   EXPECT_EQ(dolls.fragment_key(data, DollKind::Schedule, "UA123"), schedule);
   EXPECT_EQ(dolls.fragment_key(data, DollKind::Flight, "DL456"), other);
-  EXPECT_EQ(server.client().command({"HGET", dolls.versions_key(), "passenger:P43"}), "2");
+  EXPECT_EQ(oracle.command({"HGET", dolls.versions_key(), "passenger:P43"}), "2");
 }
 
-TEST(RussianDoll, CustomRenderersComposeInnerFragmentsAndRunOnlyOnAMiss) {
-  ServerProcess server;
-  CacheManager cache{server.config()};
+TEST_P(RussianDoll, CustomRenderersComposeInnerFragmentsAndRunOnlyOnAMiss) {
   std::map<std::string, int> calls;
   DollRenderers text;
   text.passenger = [&](const DollPassenger& p) {
@@ -316,7 +348,7 @@ TEST(RussianDoll, CustomRenderersComposeInnerFragmentsAndRunOnlyOnAMiss) {
   EXPECT_LE(*ttl, 660s);
 }
 
-TEST_F(RussianDollTest, AnEntityMissingFromTheDataThrowsNamingIt) {
+TEST_P(RussianDollTest, AnEntityMissingFromTheDataThrowsNamingIt) {
   data.airports["LAX"].flights.push_back("XX999");
   try {
     (void)dolls.render_board(load, "LAX");
@@ -327,7 +359,7 @@ TEST_F(RussianDollTest, AnEntityMissingFromTheDataThrowsNamingIt) {
   EXPECT_THROW((void)dolls.render_board(load, "SFO"), std::out_of_range);
 }
 
-TEST_F(RussianDollTest, WithValkeyDownEverythingIsRenderedWithoutTheCache) {
+TEST_F(RussianDollStandaloneTest, WithValkeyDownEverythingIsRenderedWithoutTheCache) {
   server.kill();
   const RenderedFragment board = dolls.render_board(load, "LAX");
   EXPECT_TRUE(board.report.degraded);

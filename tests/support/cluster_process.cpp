@@ -486,6 +486,16 @@ ValkeyConfig ClusterProcess::seed_config() const {
   return first_live().config();
 }
 
+ValkeyConfig ClusterProcess::client_config() const {
+  ValkeyConfig config = seed_config();
+  config.cluster.mode = ClusterMode::On;
+  config.socket_timeout = std::chrono::seconds{2};
+  config.connect_timeout = std::chrono::seconds{1};
+  config.reconnect_base_delay = std::chrono::milliseconds{10};
+  config.reconnect_max_delay = std::chrono::milliseconds{100};
+  return config;
+}
+
 std::string ClusterProcess::seed_list() const {
   std::string list;
   for (const auto& node : nodes_) {

@@ -74,6 +74,9 @@ class ClusterProcess {
 
   /// ServerProcess::config() of the first live node: host 127.0.0.1, its port, 1 s timeouts.
   [[nodiscard]] ValkeyConfig seed_config() const;
+  /// seed_config() for the cluster client: cluster mode on, a 2 s socket timeout (long enough
+  /// for a redirect or two), a 1 s connect timeout and reconnects after 10-100 ms.
+  [[nodiscard]] ValkeyConfig client_config() const;
   /// Every node, live or not: "127.0.0.1:p1,127.0.0.1:p2,...", in start order.
   [[nodiscard]] std::string seed_list() const;
 
