@@ -5,6 +5,7 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -492,9 +493,44 @@ struct ClusterClient::Impl {
         fmt::format("cluster topology: no node answered CLUSTER SHARDS or SLOTS{}", failures));
   }
 
-  // A refresh soon, unless one ran within `interval`; concurrent requests coalesce into one,
-  // run by the caller that wins the try-lock.
+  // A refresh in the background, unless one started within `interval`: the caller that saw the
+  // MOVED or the failed node goes on at once, and a burst of requests starts one refresh.
   void refresh_soon(Steady::duration interval = refresh_interval) noexcept {
+    {
+      const std::lock_guard lock{topology_mutex};
+      const auto now = Steady::now();
+      if (now - last_refresh < interval || now - last_refresh_request < interval)
+        return;
+      last_refresh_request = now;
+    }
+    {
+      const std::lock_guard lock{refresh_request_mutex};
+      refresh_wanted = true;
+    }
+    refresh_requested.notify_one();
+  }
+
+  // The background refresher: one refresh per request, until the client goes.
+  void run_refresher(const std::stop_token& stop) {
+    for (;;) {
+      {
+        std::unique_lock lock{refresh_request_mutex};
+        if (!refresh_requested.wait(lock, stop, [&] { return refresh_wanted; }))
+          return;
+        refresh_wanted = false;
+      }
+      const DeadlineScope scope{Steady::now() + config.connect_timeout + config.socket_timeout};
+      try {
+        refresh();
+      } catch (const Error& error) {
+        logger->warn("cluster topology refresh failed: {}", error.what());
+      }
+    }
+  }
+
+  // A refresh on this thread, which needs the map now, unless one ran within `interval`;
+  // concurrent callers coalesce into one, run by the caller that wins the try-lock.
+  void refresh_here(Steady::duration interval = refresh_interval) noexcept {
     std::unique_lock guard{refresh_mutex, std::try_to_lock};
     if (!guard.owns_lock())
       return;
@@ -547,7 +583,7 @@ struct ClusterClient::Impl {
       return known->primaries.front();
     const std::int16_t owner = known->owner[*slot];
     if (owner < 0) {
-      refresh_soon();
+      refresh_here();
       known = current();
       if (known->owner[*slot] < 0)
         throw ConnectionError(fmt::format("cluster: no node serves slot {}", *slot));
@@ -602,6 +638,21 @@ struct ClusterClient::Impl {
     }
   }
 
+  // prefer-replica: a replica read gets half of the call's time left, so that a hung replica
+  // leaves the other half to the primary.
+  void limit_replica_read(std::optional<DeadlineScope>& budget, const Route& route) const {
+    if (!route.replica || config.cluster.read_from != ReadFrom::PreferReplica)
+      return;
+    const auto now = Steady::now();
+    budget.emplace(now + (DeadlineScope::bound(now, config.socket_timeout) - now) / 2);
+  }
+
+  // A node that did not answer (as opposed to one that refused or answered an error).
+  static bool is_node_failure(const Error& error) {
+    return error.category() == ErrorCategory::Connection ||
+           error.category() == ErrorCategory::Timeout;
+  }
+
   // Waits a little before trying again (TRYAGAIN, CLUSTERDOWN, a failed node), never past the
   // call's deadline. Returns false when no time is left.
   static bool pause_before_retry(int attempt) {
@@ -630,19 +681,13 @@ struct ClusterClient::Impl {
       const Node& node = route.node;
       Reply reply;
       try {
-        // prefer-replica: the replica gets half the time left, so that a hung one leaves
-        // time to read from the primary.
         std::optional<DeadlineScope> replica_budget;
-        if (route.replica && config.cluster.read_from == ReadFrom::PreferReplica) {
-          const auto now = Steady::now();
-          replica_budget.emplace(now + (*DeadlineScope::current() - now) / 2);
-        }
+        limit_replica_read(replica_budget, route);
         reply = send(*client_for(node), asking);
       } catch (const RefusedError&) {
         throw;
       } catch (const Error& error) {
-        if (error.category() != ErrorCategory::Connection &&
-            error.category() != ErrorCategory::Timeout)
+        if (!is_node_failure(error))
           throw;
         note_failure(node, route.replica);
         if (route.replica && config.cluster.read_from == ReadFrom::PreferReplica) {
@@ -722,62 +767,39 @@ struct ClusterClient::Impl {
     // One command per slot, and one round trip per node for that node's commands. A command
     // whose slot moved meanwhile comes back as MOVED/ASK and is sent again on its own, with the
     // redirect rules of execute_one().
-    struct Part {
-      Argv argv;
-      const std::vector<std::size_t>* positions;
-    };
     const bool read = is_replica_read(name);
-    std::map<std::string, std::pair<Route, std::vector<Part>>> by_node;
+    std::vector<Argv> parts;                                    // one command per slot
+    std::vector<const std::vector<std::size_t>*> positions_of;  // its arguments' positions
+    std::map<std::string, std::pair<Route, std::vector<std::size_t>>> by_node;
     for (const auto& [slot, positions] : by_slot) {
-      Part part{{name}, &positions};
+      Argv part{name};
       for (const std::size_t at : positions) {
-        part.argv.push_back(argv[at]);
+        part.push_back(argv[at]);
         if (pairs)
-          part.argv.push_back(argv[at + 1]);
+          part.push_back(argv[at + 1]);
       }
       const Route route = read ? reader_for(slot) : Route{primary_for(slot), false};
       auto& entry = by_node[route.node.endpoint];
       entry.first = route;
-      entry.second.push_back(std::move(part));
+      entry.second.push_back(parts.size());
+      parts.push_back(std::move(part));
+      positions_of.push_back(&positions);
     }
+    std::vector<Reply> part_replies(parts.size());
+    for (const auto& [endpoint, entry] : by_node)
+      send_to_node(entry.first, entry.second, parts, part_replies);
     std::vector<Reply> element_replies(argv.size());
     long long total = 0;
-    for (auto& [endpoint, entry] : by_node) {
-      auto& [route, parts] = entry;
-      std::vector<Reply> replies;
-      if (parts.size() == 1) {
-        replies.push_back(execute_one(parts.front().argv));
-      } else {
-        Pipeline pipeline;
-        for (const Part& part : parts)
-          pipeline.add(std::span<const std::string_view>{part.argv});
-        try {
-          // prefer-replica: half the time, as in routed(), so that the parts sent again alone
-          // below still have time to reach the primary.
-          std::optional<DeadlineScope> replica_budget;
-          if (route.replica && config.cluster.read_from == ReadFrom::PreferReplica)
-            replica_budget.emplace(DeadlineScope::bound(Steady::now(), config.socket_timeout / 2));
-          replies = client_for(route.node)->execute(pipeline);
-        } catch (const Error& error) {
-          if (error.category() == ErrorCategory::Connection ||
-              error.category() == ErrorCategory::Timeout)
-            note_failure(route.node, route.replica);
-          replies.clear();  // the node failed: each part alone, with failover handling
-        }
-      }
-      for (std::size_t i = 0; i < parts.size(); ++i) {
-        Reply reply = i < replies.size() && !redirect_of(replies[i]) && !is_busy_reply(replies[i])
-                          ? std::move(replies[i])
-                          : execute_one(parts[i].argv);
-        if (reply.is_error())
-          return reply;
-        const auto& positions = *parts[i].positions;
-        if (equals_upper(name, "MGET")) {
-          for (std::size_t k = 0; k < positions.size() && k < reply.elements().size(); ++k)
-            element_replies[positions[k]] = std::move(reply.elements()[k]);
-        } else if (reply.is_integer()) {
-          total += reply.as_integer();
-        }
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      Reply& reply = part_replies[i];
+      if (reply.is_error())
+        return std::move(reply);
+      const auto& positions = *positions_of[i];
+      if (equals_upper(name, "MGET")) {
+        for (std::size_t k = 0; k < positions.size() && k < reply.elements().size(); ++k)
+          element_replies[positions[k]] = std::move(reply.elements()[k]);
+      } else if (reply.is_integer()) {
+        total += reply.as_integer();
       }
     }
     if (equals_upper(name, "MGET")) {
@@ -789,6 +811,91 @@ struct ClusterClient::Impl {
     if (pairs)
       return Reply::status("OK");
     return Reply::integer(total);
+  }
+
+  // A pipeline: each command of one slot goes to its node, and the commands of one node share
+  // one round trip, in the caller's order among them. A command that comes back redirected or
+  // busy, or whose node failed, is sent again on its own with execute_one()'s rules. A command
+  // that is not of one slot (a split MGET, SCAN, a keyless command) first sends what is queued,
+  // then runs on its own, so that commands on the same key keep their order.
+  std::vector<Reply> execute_pipeline(const std::vector<Argv>& commands) {
+    // Every command is checked before any is sent (keys of a script in several slots throw).
+    std::vector<std::optional<std::uint16_t>> slots;
+    slots.reserve(commands.size());
+    for (const Argv& argv : commands) {
+      const auto keys = keys_of(argv);
+      if (is_split_by_key(argv[0]) ||
+          is_one_of(argv[0], {"MSET", "SCAN", "DBSIZE", "FLUSHDB", "FLUSHALL"})) {
+        slots.emplace_back();  // on its own
+      } else {
+        slots.push_back(single_slot(fmt::format("ClusterClient {}", argv[0]), keys));
+      }
+    }
+    std::vector<Reply> replies(commands.size());
+    std::map<std::string, std::pair<Route, std::vector<std::size_t>>> queued;  // by node
+    const auto send_queued = [&] {
+      for (auto& [endpoint, entry] : queued)
+        send_to_node(entry.first, entry.second, commands, replies);
+      queued.clear();
+    };
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+      if (!slots[i]) {
+        send_queued();
+        replies[i] = execute_alone(commands[i]);
+        continue;
+      }
+      const Route route = is_replica_read(commands[i][0]) ? reader_for(*slots[i])
+                                                          : Route{primary_for(*slots[i]), false};
+      auto& entry = queued[route.node.endpoint];
+      entry.first = route;
+      entry.second.push_back(i);
+    }
+    send_queued();
+    return replies;
+  }
+
+  // One round trip to `route`'s node for the commands at `positions`; see execute_pipeline().
+  void send_to_node(const Route& route, const std::vector<std::size_t>& positions,
+                    const std::vector<Argv>& commands, std::vector<Reply>& replies) {
+    if (positions.size() == 1) {
+      replies[positions.front()] = execute_one(commands[positions.front()]);
+      return;
+    }
+    Pipeline pipeline;
+    for (const std::size_t at : positions)
+      pipeline.add(std::span<const std::string_view>{commands[at]});
+    std::vector<Reply> answered;
+    try {
+      // The commands sent again alone below still have time to reach the primary.
+      std::optional<DeadlineScope> replica_budget;
+      limit_replica_read(replica_budget, route);
+      answered = client_for(route.node)->execute(pipeline);
+    } catch (const RefusedError&) {
+      throw;
+    } catch (const Error& error) {
+      if (!is_node_failure(error))
+        throw;
+      note_failure(route.node, route.replica);
+      answered.clear();  // the node failed: each command alone, with failover handling
+    }
+    for (std::size_t i = 0; i < positions.size(); ++i) {
+      const bool usable =
+          i < answered.size() && !redirect_of(answered[i]) && !is_busy_reply(answered[i]);
+      if (!usable && i < answered.size() && redirect_of(answered[i]))
+        ++state_for(route.node).redirects;
+      replies[positions[i]] = usable ? std::move(answered[i]) : execute_one(commands[positions[i]]);
+    }
+  }
+
+  // One command with every routing rule: SCAN, commands on every primary, split commands.
+  Reply execute_alone(const Argv& argv) {
+    if (equals_upper(argv[0], "SCAN"))
+      return execute_scan(argv);
+    if (is_one_of(argv[0], {"DBSIZE", "FLUSHDB", "FLUSHALL"}))
+      return execute_everywhere(argv);
+    if (is_split_by_key(argv[0]) || equals_upper(argv[0], "MSET"))
+      return execute_split(argv);
+    return execute_one(argv);
   }
 
   // SCAN over every primary under one cursor "<primary>-<cursor>", "0" at both ends.
@@ -842,7 +949,11 @@ struct ClusterClient::Impl {
   mutable std::mutex topology_mutex;
   std::shared_ptr<const Topology> topology;
   Steady::time_point last_refresh{};
+  Steady::time_point last_refresh_request{};
   std::mutex refresh_mutex;
+  std::mutex refresh_request_mutex;
+  std::condition_variable_any refresh_requested;
+  bool refresh_wanted = false;
   std::atomic<std::uint64_t> redirect_count{0};
 
   std::atomic<bool> shards_refused{false};  // the server has no CLUSTER SHARDS: ask SLOTS
@@ -850,6 +961,9 @@ struct ClusterClient::Impl {
 
   mutable std::mutex clients_mutex;
   std::map<std::string, std::unique_ptr<NodeState>, std::less<>> node_states;
+
+  // Last: stopped and joined before anything it uses is destroyed.
+  std::jthread refresher;
 };
 
 namespace {
@@ -872,6 +986,8 @@ ClusterClient::ClusterClient(ValkeyConfig config, ClientOptions options)
   } catch (const Error& error) {
     impl_->logger->warn("cluster slot map not read yet: {}", error.what());
   }
+  impl_->refresher = std::jthread{
+      [impl = impl_.get()](const std::stop_token& stop) { impl->run_refresher(stop); }};
 }
 
 ClusterClient::~ClusterClient() = default;
@@ -880,23 +996,17 @@ Reply ClusterClient::execute(CommandArgs argv) {
   if (argv.empty())
     throw std::invalid_argument("ClusterClient::execute: empty command");
   detail::refuse_own_connection_command("ClusterClient::execute", argv[0]);
-  const Argv args(argv.begin(), argv.end());
-  if (equals_upper(args[0], "SCAN"))
-    return impl_->execute_scan(args);
-  if (is_one_of(args[0], {"DBSIZE", "FLUSHDB", "FLUSHALL"}))
-    return impl_->execute_everywhere(args);
-  if (is_split_by_key(args[0]) || equals_upper(args[0], "MSET"))
-    return impl_->execute_split(args);
-  return impl_->execute_one(args);
+  return impl_->execute_alone(Argv(argv.begin(), argv.end()));
 }
 
 std::vector<Reply> ClusterClient::execute(const Pipeline& pipeline) {
-  // Each command is routed on its own, in order. Commands for one node could share a round
-  // trip; routing them one by one keeps every redirect and failover rule in one place.
-  std::vector<Reply> replies;
-  for (const Argv& argv : decode_commands(pipeline.encoded()))
-    replies.push_back(execute(CommandArgs{argv}));
-  return replies;
+  const std::vector<Argv> commands = decode_commands(pipeline.encoded());
+  for (const Argv& argv : commands) {
+    if (argv.empty())
+      throw std::invalid_argument("ClusterClient::execute: empty command in a pipeline");
+    detail::refuse_own_connection_command("ClusterClient::execute", argv[0]);
+  }
+  return impl_->execute_pipeline(commands);
 }
 
 std::optional<std::vector<Reply>> ClusterClient::transaction(const Pipeline& pipeline) {
@@ -942,7 +1052,8 @@ HealthStatus ClusterClient::health() const {
   combined.up = known != nullptr;
   for (const Node& node : known ? known->primaries : std::vector<Node>{}) {
     const HealthStatus status = impl_->client_for(node)->health();
-    combined.up = combined.up && status.up;
+    // A node not checked yet is unknown, not down.
+    combined.up = combined.up && (status.up || status.checks == 0);
     combined.round_trip = std::max(combined.round_trip, status.round_trip);
     if (!status.last_error.empty() && combined.last_error.empty())
       combined.last_error = node.endpoint + ": " + status.last_error;

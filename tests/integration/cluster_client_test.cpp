@@ -36,13 +36,7 @@ using testing::wait_until;
 using Clock = std::chrono::steady_clock;
 
 ValkeyConfig cluster_config(const ClusterProcess& cluster) {
-  ValkeyConfig config = cluster.seed_config();
-  config.cluster.mode = ClusterMode::On;
-  config.socket_timeout = 2s;
-  config.connect_timeout = 1s;
-  config.reconnect_base_delay = 10ms;
-  config.reconnect_max_delay = 100ms;
-  return config;
+  return cluster.client_config();
 }
 
 // How many times `node` ran `command` since it started (INFO commandstats; "get",
@@ -216,6 +210,76 @@ TEST_F(ClusterClientTest, AMovedSlotIsFollowedAndItsKeysStayReadableDuringAndAft
   EXPECT_EQ(client.redirects(), settled) << "the slot map was updated, not redirected for ever";
   std::cout << "[ measure  ] slot " << slot << " moved with 200 keys: " << settled
             << " redirects in all, 0 failed reads\n";
+  cluster().migrate_slot(slot, *to, from);  // put it back for the other tests
+}
+
+// A Pipeline costs one round trip per node holding its keys (the node clients' observer sees one
+// PIPELINE per node and no command alone), its replies come back in the caller's order, and
+// commands on the same key keep their order around a command that runs on its own (a split MGET).
+TEST_F(ClusterClientTest, APipelineSharesOneRoundTripPerNodeAndKeepsTheCallersOrder) {
+  std::mutex mutex;
+  std::map<std::string, int> events;
+  ClientOptions options;
+  options.observer = [&](const CommandEvent& event) {
+    const std::lock_guard lock{mutex};
+    ++events[std::string{event.operation}];
+  };
+  ClusterClient client{cluster_config(cluster()), options};
+  Pipeline writes;
+  for (int i = 0; i < 300; ++i)
+    writes.add("SET", "pipelined:" + std::to_string(i), std::to_string(i));
+  const std::vector<Reply> written = client.execute(writes);
+  ASSERT_EQ(written.size(), 300u);
+  for (const Reply& reply : written)
+    EXPECT_EQ(reply.text(), "OK");
+  EXPECT_EQ(events["PIPELINE"], 3) << "one round trip per primary";
+  EXPECT_EQ(events["SET"], 0);
+  for (int i = 0; i < 300; i += 37)
+    EXPECT_EQ(client.get("pipelined:" + std::to_string(i)), std::to_string(i));
+
+  Pipeline ordered;
+  ordered.add("SET", "pipelined:a", "1")
+      .add("INCR", "pipelined:a")
+      .add("MGET", "pipelined:a", "pipelined:b", "pipelined:7")
+      .add("SET", "pipelined:a", "5")
+      .add("GET", "pipelined:a")
+      .add("GET", "pipelined:7");
+  const std::vector<Reply> replies = client.execute(ordered);
+  ASSERT_EQ(replies.size(), 6u);
+  EXPECT_EQ(replies[1].as_integer(), 2);
+  ASSERT_EQ(replies[2].elements().size(), 3u);
+  EXPECT_EQ(replies[2].elements()[0].text(), "2");
+  EXPECT_TRUE(replies[2].elements()[1].is_nil());
+  EXPECT_EQ(replies[2].elements()[2].text(), "7");
+  EXPECT_EQ(replies[4].text(), "5");
+  EXPECT_EQ(replies[5].text(), "7");
+}
+
+// A pipeline sent with a slot map that is out of date: the node answers MOVED for those
+// commands, which are sent again to the new owner; every reply is right.
+TEST_F(ClusterClientTest, APipelineWhoseSlotMovedIsRedirectedCommandByCommand) {
+  ClusterClient client{cluster_config(cluster())};
+  const std::string tag = "{pipeline-moved}";
+  const int slot = cluster_slot(tag);
+  for (int i = 0; i < 20; ++i)
+    client.set(tag + ":" + std::to_string(i), std::to_string(i));
+  ServerProcess& from = cluster().node_for_slot(slot);
+  ServerProcess* to = nullptr;
+  for (ServerProcess* node : cluster().primaries())
+    if (node != &from)
+      to = node;
+  ASSERT_NE(to, nullptr);
+  cluster().migrate_slot(slot, from, *to);
+  const auto before = client.redirects();
+  Pipeline reads;
+  for (int i = 0; i < 20; ++i)
+    reads.add("GET", tag + ":" + std::to_string(i));
+  reads.add("GET", "pipelined:elsewhere");
+  const std::vector<Reply> replies = client.execute(reads);
+  ASSERT_EQ(replies.size(), 21u);
+  for (int i = 0; i < 20; ++i)
+    EXPECT_EQ(replies[static_cast<std::size_t>(i)].text(), std::to_string(i)) << i;
+  EXPECT_GT(client.redirects(), before);
   cluster().migrate_slot(slot, *to, from);  // put it back for the other tests
 }
 
