@@ -1,5 +1,5 @@
 // Keys and TTLs: building a flight-search key with two parameters, hashing and shortening long
-// keys (SHA-256), and drawing one jittered TTL.
+// keys (MD5 for hash_key as the original, SHA-256 for shortening), and drawing one jittered TTL.
 #include <airport/cache/keys.hpp>
 #include <airport/cache/ttl.hpp>
 
@@ -22,7 +22,7 @@ void BM_Keys_FlightSearchKey2Params(benchmark::State& state) {
 }
 BENCHMARK(BM_Keys_FlightSearchKey2Params);
 
-// A stable digest key for a search's full parameter set (JSON dump + SHA-256).
+// A stable digest key for a search's full parameter set (JSON dump + MD5, as the original).
 void BM_Keys_HashKey(benchmark::State& state) {
   const nlohmann::json params = {{"origin", "LAX"},      {"destination", "JFK"},
                                  {"date", "2024-01-15"}, {"return", "2024-01-22"},

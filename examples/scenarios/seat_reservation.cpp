@@ -132,7 +132,7 @@ ScenarioResult run_seat_reservation(ScenarioContext& context) {
                        holds_expired ? "yes" : "NO", free_after));
 
   // Which node served the flight: on a cluster every key of the flight-day (bitmap, seat locks,
-  // their fencing counters, reservations) carries the tag {UA123:2024-01-15}, so one slot and one
+  // their fencing counters, reservations) carries the tag {UA123_20240115}, so one slot and one
   // primary hold them all; the scripts could not run otherwise.
   const std::string map_key = seats.keys().seat_map_key(flight, date);
   const std::string lock_key = seats.keys().seat_lock_key(flight, date, "1A");

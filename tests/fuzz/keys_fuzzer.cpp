@@ -1,9 +1,10 @@
 // Fuzzes the key builder (keys.hpp): two builders under one prefix get fuzzed parts, hash tags,
-// wildcards and parameters. Checks the documented invariants: the key is the escaped parts
-// joined by ':' (so no separator or glob byte from the data survives unescaped), escaping
-// round-trips, build() is deterministic and never longer than the limit, a shortened key keeps
-// the prefix and ends in '#' plus a digest, and different inputs never give the same key. Only
-// the documented std::invalid_argument may escape, and only where it is documented.
+// wildcards, globs and parameters. Checks the documented invariants: the key is the escaped parts
+// joined by ':' (so no separator or glob byte from the data survives unescaped; a parameter value
+// keeps '='), escaping round-trips, build() is deterministic and never longer than the limit and
+// passes validate_key(), a shortened key keeps the prefix and ends in '#' plus a digest, and
+// different inputs never give the same key. Only the documented std::invalid_argument may escape,
+// and only where it is documented.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cstddef>
@@ -32,12 +33,14 @@ bool must_escape(unsigned char byte) {
          std::string_view(" :=%#*?[]\\{}").find(static_cast<char>(byte)) != std::string_view::npos;
 }
 
-std::string reference_escape(std::string_view part) {
+// keep: bytes written as they are even though must_escape() lists them ("=" in a parameter
+// value, the glob characters in a glob segment).
+std::string reference_escape(std::string_view part, std::string_view keep = {}) {
   constexpr std::string_view kHex = "0123456789ABCDEF";
   std::string out;
   for (const char c : part) {
     const auto byte = static_cast<unsigned char>(c);
-    if (must_escape(byte)) {
+    if (must_escape(byte) && keep.find(c) == std::string_view::npos) {
       out += '%';
       out += kHex[byte >> 4];
       out += kHex[byte & 0xf];
@@ -52,9 +55,12 @@ std::string reference_escape(std::string_view part) {
 struct Spec {
   std::vector<std::string> segments;  // as they must appear in the key
   std::map<std::string, std::string> params;
-  bool wildcard = false;
+  bool wildcard = false;  // any() or glob(): pattern() only
 
-  friend bool operator==(const Spec&, const Spec&) = default;
+  // The same key was asked for (a glob without glob characters is the same text as a part).
+  [[nodiscard]] bool same_request(const Spec& other) const {
+    return segments == other.segments && params == other.params;
+  }
 };
 
 // Applies up to 12 fuzzed operations to `builder`, recording the expected segments in a Spec.
@@ -62,7 +68,7 @@ Spec apply_operations(FuzzedDataProvider& input, cache::CacheKeyBuilder& builder
   Spec spec;
   const int count = input.ConsumeIntegralInRange(0, 12);
   for (int i = 0; i < count && input.remaining_bytes() > 0; ++i) {
-    switch (input.ConsumeIntegralInRange(0, 5)) {
+    switch (input.ConsumeIntegralInRange(0, 6)) {
       case 0: {
         const std::string part = input.ConsumeRandomLengthString(48);
         FUZZ_CHECK(cache::unescape_key_part(cache::escape_key_part(part)) == part, part);
@@ -96,16 +102,23 @@ Spec apply_operations(FuzzedDataProvider& input, cache::CacheKeyBuilder& builder
         spec.segments.emplace_back("*");
         spec.wildcard = true;
         break;
+      case 4: {
+        const std::string glob = input.ConsumeRandomLengthString(16);
+        try {
+          builder.glob(glob);
+          spec.segments.push_back(reference_escape(glob, "*?[]\\"));
+          spec.wildcard = true;
+        } catch (const std::invalid_argument&) {
+          FUZZ_CHECK(glob.empty(), glob);
+        }
+        break;
+      }
       default: {
         const std::string name = input.ConsumeRandomLengthString(16);
         const std::string value = input.ConsumeRandomLengthString(32);
         try {
           builder.param(name, value);
-          if (value.empty()) {
-            spec.params.erase(name);  // documented: an empty value removes the parameter
-          } else {
-            spec.params.insert_or_assign(name, value);
-          }
+          spec.params.insert_or_assign(name, value);  // documented: an empty value is kept
         } catch (const std::invalid_argument&) {
           FUZZ_CHECK(name.empty(), name);
         }
@@ -125,7 +138,7 @@ std::string expected_join(std::string_view prefix, const Spec& spec) {
     key += segment;
   }
   for (const auto& [name, value] : spec.params) {
-    key += ':' + reference_escape(name) + '=' + reference_escape(value);
+    key += ':' + reference_escape(name) + '=' + reference_escape(value, "=");
   }
   return key;
 }
@@ -138,6 +151,7 @@ bool is_lower_hex(std::string_view text) {
 void check_built_key(const std::string& key, const std::string& full, std::string_view prefix,
                      std::size_t max_length) {
   FUZZ_CHECK(key.size() <= max_length, key);
+  FUZZ_CHECK(cache::validate_key(key, max_length), key);
   if (full.size() <= max_length) {
     FUZZ_CHECK(key == full, key);
     return;
@@ -240,20 +254,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // Escaping makes the join injective: equal keys only from equal requests.
   if (!first_spec.segments.empty() && !second_spec.segments.empty()) {
-    FUZZ_CHECK((a.full == b.full) == (first_spec == second_spec), a.full);
+    FUZZ_CHECK((a.full == b.full) == first_spec.same_request(second_spec), a.full);
     if (a.key && b.key) {
       FUZZ_CHECK((*a.key == *b.key) == (a.full == b.full), *a.key);
     }
   }
 
-  // hash_key: "<prefix>:#<32 hex>", the same for the same parameters, or invalid_argument for
-  // text that is not UTF-8 (JSON cannot hold it).
+  // hash_key: "<prefix>:hash:<12 hex>", the same for the same parameters, or invalid_argument
+  // for text that is not UTF-8 (JSON cannot hold it).
   try {
     const nlohmann::json params(first_spec.params);
     const std::string hashed = cache::hash_key(prefix, params);
-    const std::string expected_lead = prefix.empty() ? "#" : prefix + ":#";
+    const std::string expected_lead = prefix.empty() ? "hash:" : prefix + ":hash:";
     FUZZ_CHECK(hashed.starts_with(expected_lead), hashed);
-    FUZZ_CHECK(hashed.size() == expected_lead.size() + cache::key_digest_length, hashed);
+    FUZZ_CHECK(hashed.size() == expected_lead.size() + cache::hash_key_digest_length, hashed);
     FUZZ_CHECK(is_lower_hex(std::string_view(hashed).substr(expected_lead.size())), hashed);
     FUZZ_CHECK(cache::hash_key(prefix, nlohmann::json(first_spec.params)) == hashed, hashed);
   } catch (const std::invalid_argument&) {

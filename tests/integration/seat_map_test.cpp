@@ -85,14 +85,14 @@ TEST_P(SeatMapTest, AFlightDaysKeysShareOneHashTagOnAClusterAndNoneOnASingleServ
     EXPECT_TRUE(key_exists(key)) << key;
   if (GetParam() == Backend::Standalone) {
     // The original workshop's shapes, byte for byte.
-    EXPECT_EQ(map_key, "test:seat:map:UA123:2024-01-15");
-    EXPECT_EQ(lock_key, "test:seat:lock:UA123:2024-01-15:12C");
-    EXPECT_EQ(reservation_key, "test:seat:reservation:UA123:2024-01-15:12D");
+    EXPECT_EQ(map_key, "test:seat:map:UA123_20240115");
+    EXPECT_EQ(lock_key, "test:seat:lock:UA123_20240115:12C");
+    EXPECT_EQ(reservation_key, "test:seat:reservation:UA123_20240115:12D");
     EXPECT_FALSE(keys.hash_tags());
   } else {
-    EXPECT_EQ(map_key, "test:seat:map:{UA123:2024-01-15}");
-    EXPECT_EQ(lock_key, "test:seat:lock:{UA123:2024-01-15}:12C");
-    EXPECT_EQ(reservation_key, "test:seat:reservation:{UA123:2024-01-15}:12D");
+    EXPECT_EQ(map_key, "test:seat:map:{UA123_20240115}");
+    EXPECT_EQ(lock_key, "test:seat:lock:{UA123_20240115}:12C");
+    EXPECT_EQ(reservation_key, "test:seat:reservation:{UA123_20240115}:12D");
     EXPECT_EQ(DistributedLock::fencing_key(lock_key), lock_key + ":fence");
     // One slot, so one primary holds the whole flight-day; another day may go elsewhere.
     const std::string node = oracle.endpoint_of(map_key);

@@ -28,6 +28,8 @@ static_assert(SeatLockKeyInvocable<std::string_view, std::string_view, std::stri
 static_assert(
     !SeatLockKeyInvocable<std::string_view, std::string_view, std::string_view, std::string_view>);
 static_assert(!SeatLockKeyInvocable<const char*, const char*, const char*, const char*>);
+// The original's two-argument form (flight id, seat) exists; its user-taking form does not.
+static_assert(SeatLockKeyInvocable<std::string_view, std::string_view>);
 
 bool contains_reserved(std::string_view text) {
   for (const char c : text) {
@@ -99,7 +101,7 @@ TEST(CacheKeyBuilder, AcceptsIntegersAsPartsAndParams) {
             "gate:42:-1:n=7");
 }
 
-TEST(CacheKeyBuilder, SortsParamsByNameAndDropsEmptyOrAbsentOnes) {
+TEST(CacheKeyBuilder, SortsParamsByNameKeepsEmptyOnesAndDropsAbsentOnes) {
   const std::optional<std::string> absent;
   const std::optional<std::string> present{"2"};
   const auto key = CacheKeyBuilder{"airport:prod"}
@@ -110,18 +112,31 @@ TEST(CacheKeyBuilder, SortsParamsByNameAndDropsEmptyOrAbsentOnes) {
                        .param("promo", "")
                        .param("children", absent)
                        .build();
-  EXPECT_EQ(key, "airport:prod:flight:search:adults=2:cabin=economy");
+  EXPECT_EQ(key, "airport:prod:flight:search:adults=2:cabin=economy:promo=");
 }
 
-TEST(CacheKeyBuilder, ParamSetTwiceKeepsTheLaterValueAndEmptyRemovesIt) {
+TEST(CacheKeyBuilder, ParamSetTwiceKeepsTheLaterValueAndNulloptRemovesIt) {
   EXPECT_EQ(CacheKeyBuilder{}.part("a").param("x", "1").param("x", "2").build(), "a:x=2");
-  EXPECT_EQ(CacheKeyBuilder{}.part("a").param("x", "1").param("x", "").build(), "a");
+  EXPECT_EQ(CacheKeyBuilder{}.part("a").param("x", "1").param("x", "").build(), "a:x=");
+  EXPECT_EQ(
+      CacheKeyBuilder{}.part("a").param("x", "1").param("x", std::optional<std::string>{}).build(),
+      "a");
+  EXPECT_EQ(CacheKeyBuilder{}.part("a").param("x", "1").remove_param("x").build(), "a");
+}
+
+TEST(CacheKeyBuilder, SkipsAbsentOptionalPartsAsTheOriginalSkippedNone) {
+  const std::optional<std::string> none;
+  const std::optional<int> seven{7};
+  EXPECT_EQ(CacheKeyBuilder{}.part("a").part(none).part(seven).build(), "a:7");
 }
 
 TEST(CacheKeyBuilder, EscapesPartsAndParams) {
   EXPECT_EQ(CacheKeyBuilder{"airport:prod"}.part("weather").part("US").part("Los Angeles").build(),
             "airport:prod:weather:US:Los%20Angeles");
-  EXPECT_EQ(CacheKeyBuilder{}.part("a").param("k:1", "v=*").build(), "a:k%3A1=v%3D%2A");
+  // A value keeps '=' (the segment splits at its first '=', which a name escapes).
+  EXPECT_EQ(CacheKeyBuilder{}.part("a").param("k:1", "v=*").build(), "a:k%3A1=v=%2A");
+  EXPECT_EQ(CacheKeyBuilder{}.part("a").param("k=1", "v").build(), "a:k%3D1=v");
+  EXPECT_EQ(escape_param_value("a=b :*"), "a=b%20%3A%2A");
 }
 
 TEST(CacheKeyBuilder, PartsWithSeparatorsDoNotCollide) {
@@ -185,15 +200,46 @@ TEST(CacheKeyPattern, WildcardMatchesTheRestAndLiteralGlobCharactersAreEscaped) 
   EXPECT_THROW((void)CacheKeyBuilder{}.part("a").any().build(), std::invalid_argument);
 }
 
+TEST(CacheKeyPattern, GlobKeepsGlobCharactersWhilePartEscapesThem) {
+  EXPECT_EQ(CacheKeyBuilder{}.part(CacheKeyPrefix::SeatMap).glob("AA*").any().pattern(),
+            "seat:map:AA*:*");
+  EXPECT_EQ(CacheKeyBuilder{}.part(CacheKeyPrefix::SeatMap).part("AA*").any().pattern(),
+            "seat:map:AA%2A:*");
+  EXPECT_EQ(CacheKeyBuilder{}.part("gate").glob("?").glob("[abc]").glob("\\*").pattern(),
+            "gate:?:[abc]:\\*");
+  // Everything else in a glob is escaped as in a part: it still matches one segment of data.
+  EXPECT_EQ(CacheKeyBuilder{}.part("weather").glob("Los A* {x}:%").pattern(),
+            "weather:Los%20A*%20%7Bx%7D%3A%25");
+  EXPECT_THROW((void)CacheKeyBuilder{}.part("a").glob("b").build(), std::invalid_argument);
+  EXPECT_THROW((void)CacheKeyBuilder{}.part("a").glob(""), std::invalid_argument);
+  const CacheKeyManager keys{"airport:prod"};
+  EXPECT_EQ(keys.build_pattern(CacheKeyPrefix::SeatMap, {"AA*", "*"}),
+            "airport:prod:seat:map:AA*:*");
+  EXPECT_EQ(keys.build_pattern(CacheKeyPrefix::FlightStatus, {"*"}),
+            "airport:prod:flight:status:*");
+}
+
 TEST(HashKey, HasAFixedKnownDigestForAFixedInput) {
   // printf '{"adults":2,"cabin":"economy"}' | sha256sum
   EXPECT_EQ(sha256_hex(R"({"adults":2,"cabin":"economy"})"),
             "56ff157504a8f772f8e6f404678375cff4d855bf65523c41ecdecde497efd595");
   EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  // printf '{"adults":2,"cabin":"economy"}' | md5sum
+  EXPECT_EQ(md5_hex(R"({"adults":2,"cabin":"economy"})"), "92416f99e90b4a777134cd8bf0a9bc70");
+  EXPECT_EQ(md5_hex(""), "d41d8cd98f00b204e9800998ecf8427e");
   const nlohmann::json params = {{"cabin", "economy"}, {"adults", 2}};
   EXPECT_EQ(hash_key("airport:prod:flight:search", params),
-            "airport:prod:flight:search:#56ff157504a8f772f8e6f404678375cf");
-  EXPECT_EQ(hash_key("", params), "#56ff157504a8f772f8e6f404678375cf");
+            "airport:prod:flight:search:hash:92416f99e90b");
+  EXPECT_EQ(hash_key("", params), "hash:92416f99e90b");
+}
+
+TEST(HashKey, WritesTheJsonAsPythonsJsonDumpsWithSortedKeysAndNoSpaces) {
+  // python3: json.dumps(d, sort_keys=True, separators=(',', ':')) is
+  // {"city":"Z\u00fcrich","n":[1,2,{"a":true,"b":null}]}, md5 79fbdfbb1fbb...
+  nlohmann::json d;
+  d["n"] = nlohmann::json::array({1, 2, {{"b", nullptr}, {"a", true}}});
+  d["city"] = "Zürich";
+  EXPECT_EQ(hash_key("p", d), "p:hash:79fbdfbb1fbb");
 }
 
 TEST(HashKey, IgnoresInsertionOrderAndSeesEveryValue) {
@@ -280,21 +326,21 @@ TEST(CacheKeyManager, BuildsTheWorkshopKeys) {
             "airport:prod:flight:search:LAX:JFK:2024-01-15");
   EXPECT_EQ(keys.flight_search_key("LAX", "JFK", "2024-01-15",
                                    {{"cabin", "economy"}, {"adults", "2"}, {"promo", ""}}),
-            "airport:prod:flight:search:LAX:JFK:2024-01-15:adults=2:cabin=economy");
+            "airport:prod:flight:search:LAX:JFK:2024-01-15:adults=2:cabin=economy:promo=");
   EXPECT_EQ(keys.flight_status_key("UA123"), "airport:prod:flight:status:UA123");
   EXPECT_EQ(keys.flight_schedule_key("UA123", "2024-01-15"),
             "airport:prod:flight:schedule:UA123:2024-01-15");
   EXPECT_EQ(keys.flight_manifest_key("UA123", "2024-01-15"),
-            "airport:prod:flight:manifest:UA123:2024-01-15");
-  EXPECT_EQ(keys.seat_map_key("UA123", "2024-01-15"), "airport:prod:seat:map:UA123:2024-01-15");
+            "airport:prod:flight:manifest:UA123_20240115");
+  EXPECT_EQ(keys.flight_manifest_key("UA123"), "airport:prod:flight:manifest:UA123");
+  EXPECT_EQ(keys.seat_map_key("UA123", "2024-01-15"), "airport:prod:seat:map:UA123_20240115");
   EXPECT_EQ(keys.seat_reservation_key("UA123", "2024-01-15", "12A"),
-            "airport:prod:seat:reservation:UA123:2024-01-15:12A");
+            "airport:prod:seat:reservation:UA123_20240115:12A");
   EXPECT_EQ(keys.seat_lock_key("UA123", "2024-01-15", "12A"),
-            "airport:prod:seat:lock:UA123:2024-01-15:12A");
-  EXPECT_EQ(keys.weather_key("US", "Los Angeles"), "airport:prod:weather:US:Los%20Angeles");
+            "airport:prod:seat:lock:UA123_20240115:12A");
+  EXPECT_EQ(keys.weather_key("US", "Los Angeles"), "airport:prod:weather:city:US:Los%20Angeles");
   EXPECT_EQ(keys.leaderboard_key("daily"), "airport:prod:leaderboard:daily");
-  EXPECT_EQ(keys.passenger_score_key("daily", "P42"),
-            "airport:prod:leaderboard:daily:passenger:P42");
+  EXPECT_EQ(keys.passenger_score_key("P42"), "airport:prod:passenger:score:P42");
   EXPECT_EQ(keys.airport_daily_key("LAX", "2024-01-15"),
             "airport:prod:airport:daily:LAX:2024-01-15");
   EXPECT_EQ(keys.flight_status_channel("UA123"), "airport:prod:flight:status:updates:UA123");
@@ -308,11 +354,12 @@ TEST(CacheKeyManager, WithHashTagsPutsAFlightDaysSeatKeysInOneSlotAndLeavesTheRe
   EXPECT_FALSE(plain.hash_tags());
   EXPECT_TRUE(tagged.hash_tags());
   EXPECT_FALSE(tagged.with_hash_tags(false).hash_tags());
-  EXPECT_EQ(tagged.seat_map_key("UA123", "2024-01-15"), "airport:prod:seat:map:{UA123:2024-01-15}");
+  EXPECT_EQ(tagged.seat_map_key("UA123", "2024-01-15"), "airport:prod:seat:map:{UA123_20240115}");
   EXPECT_EQ(tagged.seat_lock_key("UA123", "2024-01-15", "12A"),
-            "airport:prod:seat:lock:{UA123:2024-01-15}:12A");
+            "airport:prod:seat:lock:{UA123_20240115}:12A");
   EXPECT_EQ(tagged.seat_reservation_key("UA123", "2024-01-15", "12A"),
-            "airport:prod:seat:reservation:{UA123:2024-01-15}:12A");
+            "airport:prod:seat:reservation:{UA123_20240115}:12A");
+  EXPECT_EQ(tagged.seat_map_key("UA123_20240115"), "airport:prod:seat:map:{UA123_20240115}");
   const std::string lock = tagged.seat_lock_key("UA123", "2024-01-15", "12A");
   EXPECT_EQ(DistributedLock::fencing_key(lock), lock + ":fence");
   const auto slot = cluster_slot(tagged.seat_map_key("UA123", "2024-01-15"));
@@ -322,7 +369,7 @@ TEST(CacheKeyManager, WithHashTagsPutsAFlightDaysSeatKeysInOneSlotAndLeavesTheRe
     EXPECT_EQ(cluster_slot(key), slot) << key;
   }
   EXPECT_EQ(cluster_slot(tagged.seat_map_key("UA123", "2024-01-15")),
-            cluster_slot("{UA123:2024-01-15}"));
+            cluster_slot("{UA123_20240115}"));
   // Without tags no key has braces; the other keys never get one.
   for (const CacheKeyManager* keys : {&plain, &tagged}) {
     EXPECT_EQ(keys->flight_status_key("UA123"), "airport:prod:flight:status:UA123");
@@ -331,17 +378,17 @@ TEST(CacheKeyManager, WithHashTagsPutsAFlightDaysSeatKeysInOneSlotAndLeavesTheRe
   }
   EXPECT_EQ(plain.seat_lock_key("UA{1}", "2024-01-15", "12A").find('{'), std::string::npos);
   // Escaped segments stay escaped inside the tag.
-  EXPECT_EQ(tagged.seat_map_key("UA 1}", "2024:01"), "airport:prod:seat:map:{UA%201%7D:2024%3A01}");
+  EXPECT_EQ(tagged.seat_map_key("UA 1}", "2024:01"), "airport:prod:seat:map:{UA%201%7D_2024%3A01}");
   EXPECT_THROW((void)tagged.seat_lock_key("UA123", "2024-01-15", ""), std::invalid_argument);
 }
 
 TEST(CacheKeyManager, ATaggedSeatKeyTooLongToKeepItsTagIsRefused) {
   const CacheKeyManager tagged = CacheKeyManager{"p", 64}.with_hash_tags();
-  EXPECT_EQ(tagged.seat_map_key("UA123", "2024-01-15"), "p:seat:map:{UA123:2024-01-15}");
+  EXPECT_EQ(tagged.seat_map_key("UA123", "2024-01-15"), "p:seat:map:{UA123_20240115}");
   // Shortened, but the tag is in the head that survives: still in the flight's slot.
   const std::string long_seat = tagged.seat_lock_key("UA123", "2024-01-15", std::string(40, 'S'));
   EXPECT_EQ(long_seat.size(), 64u);
-  EXPECT_EQ(cluster_hash_tag(long_seat), "UA123:2024-01-15");
+  EXPECT_EQ(cluster_hash_tag(long_seat), "UA123_20240115");
   try {
     (void)tagged.seat_map_key(std::string(60, 'F'), "2024-01-15");
     ADD_FAILURE() << "a key that lost its tag was returned";
@@ -413,7 +460,8 @@ TEST(CacheKeyManager, ProcessDefaultHasNoPrefix) {
 TEST(CacheKeyManager, DistinctInputsGiveDistinctKeys) {
   const CacheKeyManager keys;
   std::set<std::string> seen;
-  for (const char* city : {"Los Angeles", "Los:Angeles", "Los%20Angeles", "Los*", "Los?", "Los"}) {
+  for (const char* city :
+       {"Los Angeles", "Los:Angeles", "Los%20Angeles", "Los*", "Los?", "Los", "Los=1"}) {
     EXPECT_TRUE(seen.insert(keys.weather_key("US", city)).second) << city;
   }
 }

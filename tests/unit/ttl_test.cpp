@@ -215,6 +215,28 @@ TEST(Remaining, ClampsAtZero) {
   EXPECT_EQ(remaining(now, now), Clock::duration::zero());
 }
 
+TEST(ExpirationTime, IsNowPlusTheTtlOnAnyClock) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point now = Clock::now();
+  EXPECT_EQ(expiration_time(300s, now), now + 300s);
+  const auto wall_before = std::chrono::system_clock::now();
+  const auto wall = expiration_time(60s);  // system_clock, as the original's datetime.now()
+  EXPECT_GE(wall, wall_before + 60s);
+  EXPECT_LE(wall, std::chrono::system_clock::now() + 60s);
+}
+
+TEST(RemainingTtl, IsWholeSecondsRoundedDownAndZeroOncePassed) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point now{};
+  EXPECT_EQ(remaining_ttl(now + 2999ms, now), 2s);
+  EXPECT_EQ(remaining_ttl(now + 3s, now), 3s);
+  EXPECT_EQ(remaining_ttl(now + 999ms, now), 0s);
+  EXPECT_EQ(remaining_ttl(now - 5s, now), 0s);
+  const auto later = remaining_ttl(expiration_time<Clock>(1h));
+  EXPECT_GE(later, 3599s);
+  EXPECT_LE(later, 3600s);
+}
+
 TEST(XFetch, BetaZeroNeverRefreshesBeforeExpiry) {
   for (const double u : {1e-300, 1e-9, 0.01, 0.5, 1.0}) {
     EXPECT_FALSE(xfetch_should_refresh(1ns, 1h, 0.0, u)) << u;

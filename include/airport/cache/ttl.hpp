@@ -155,6 +155,38 @@ template <class Clock, class Duration>
   return expires_at > now ? expires_at - now : Duration::zero();
 }
 
+/// When a value written `now` with `ttl` expires: now + ttl. Replaces the original's
+/// `TTLCalculator.calculate_expiration_time(ttl_seconds)`, which used datetime.now(); pass the
+/// clock's now() (system_clock for a wall-clock time, steady_clock for a local deadline).
+template <class Clock, class Duration, class Rep, class Period>
+[[nodiscard]] constexpr auto expiration_time(std::chrono::duration<Rep, Period> ttl,
+                                             std::chrono::time_point<Clock, Duration> now) {
+  return now + ttl;
+}
+
+/// expiration_time() from Clock::now() (system_clock by default, as the original's datetime).
+template <class Clock = std::chrono::system_clock, class Rep, class Period>
+[[nodiscard]] auto expiration_time(std::chrono::duration<Rep, Period> ttl) {
+  return expiration_time(ttl, Clock::now());
+}
+
+/// Whole seconds left until `expires_at`, rounded down, zero once it has passed. Replaces the
+/// original's `TTLCalculator.get_remaining_ttl(expiration_time)`; use remaining() for the exact
+/// duration.
+template <class Clock, class Duration>
+[[nodiscard]] constexpr std::chrono::seconds remaining_ttl(
+    std::chrono::time_point<Clock, Duration> expires_at,
+    std::chrono::time_point<Clock, Duration> now) noexcept {
+  return std::chrono::floor<std::chrono::seconds>(remaining(expires_at, now));
+}
+
+/// remaining_ttl() against Clock::now().
+template <class Clock, class Duration>
+[[nodiscard]] std::chrono::seconds remaining_ttl(
+    std::chrono::time_point<Clock, Duration> expires_at) {
+  return remaining_ttl(expires_at, std::chrono::time_point_cast<Duration>(Clock::now()));
+}
+
 /// XFetch (Vattani, Chierichetti, Lowenstein, "Optimal Probabilistic Cache Stampede Prevention",
 /// VLDB 2015): recompute a value before it expires when
 ///   now - delta * beta * ln(uniform01) >= expiry,

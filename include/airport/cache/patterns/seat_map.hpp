@@ -108,8 +108,8 @@ enum class ConfirmResult {
 ///   seat_reservation_key(f, d, s)   the confirmed passenger, reservation_ttl
 ///
 /// On a cluster (Client::is_cluster()) the SeatMap uses the manager's with_hash_tags() copy:
-/// `seat:map:{UA123:2024-01-15}`, `seat:lock:{UA123:2024-01-15}:12A`, its fencing counter
-/// `seat:lock:{UA123:2024-01-15}:12A:fence` and `seat:reservation:{UA123:2024-01-15}:12A` all
+/// `seat:map:{UA123_20240115}`, `seat:lock:{UA123_20240115}:12A`, its fencing counter
+/// `seat:lock:{UA123_20240115}:12A:fence` and `seat:reservation:{UA123_20240115}:12A` all
 /// hash to one slot, so each script's keys are on one node. On a single server the keys keep
 /// the workshop's shapes (no braces). keys() returns the manager actually used.
 ///
