@@ -14,7 +14,9 @@
 namespace airport::cache::detail {
 
 /// Safe for concurrent use. Remembers at most `max_causes` causes: past that, causes quiet for
-/// a whole interval are forgotten (their next line counts as a first one).
+/// a whole interval are forgotten (their next line counts as a first one), and while every
+/// remembered cause is still active, new causes share one more entry (one line per interval for
+/// all of them), so memory stays bounded however many causes there are.
 class LogLimiter {
  public:
   using Clock = std::chrono::steady_clock;
@@ -27,10 +29,22 @@ class LogLimiter {
   [[nodiscard]] std::optional<std::size_t> admit(std::string_view cause,
                                                  Clock::time_point now = Clock::now()) {
     std::lock_guard lock{mutex_};
-    if (causes_.size() >= max_causes_ && causes_.find(std::string{cause}) == causes_.end())
+    auto found = causes_.find(std::string{cause});
+    if (found == causes_.end() && causes_.size() >= max_causes_)
       forget_quiet(now);
-    auto [entry, first] = causes_.try_emplace(std::string{cause});
-    Cause& state = entry->second;
+    bool first = false;
+    Cause* chosen = nullptr;
+    if (found != causes_.end()) {
+      chosen = &found->second;
+    } else if (causes_.size() < max_causes_) {
+      chosen = &causes_.try_emplace(std::string{cause}).first->second;
+      first = true;
+    } else {
+      chosen = &overflow_;
+      first = !overflow_used_;
+      overflow_used_ = true;
+    }
+    Cause& state = *chosen;
     if (!first && now - state.last_line < interval_) {
       ++state.held_back;
       return std::nullopt;
@@ -57,6 +71,9 @@ class LogLimiter {
   const std::size_t max_causes_;
   std::mutex mutex_;
   std::unordered_map<std::string, Cause> causes_;
+  // Shared by the causes that find the map full of active ones.
+  Cause overflow_;
+  bool overflow_used_ = false;
 };
 
 }  // namespace airport::cache::detail

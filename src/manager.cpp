@@ -624,6 +624,8 @@ struct CacheManager::Impl {
   // The client's server_epoch() this manager has acted on (see note_restart()).
   std::atomic<std::uint64_t> known_epoch{0};
   detail::LogLimiter log_limiter{std::chrono::seconds{10}};
+  // One line per undecodable key per minute; at most 1024 keys remembered (see LogLimiter).
+  detail::LogLimiter undecodable_log{std::chrono::minutes{1}, 1024};
   std::mutex recovery_mutex;
   // On a cluster: true, and one breaker per primary (see breaker_for()).
   std::atomic<bool> clustered{false};
@@ -884,16 +886,30 @@ std::size_t CacheManager::invalidate_pattern(std::string_view pattern) {
   return removed;
 }
 
-void CacheManager::discard_undecodable(std::string_view key) {
+void CacheManager::undecodable(std::string_view key, std::string_view bytes, bool may_delete) {
   Impl& impl = *impl_;
+  // A stored None (the original's str(None), or JSON null) is no value, not a damaged one.
+  if (detail::is_none(bytes))
+    return;
   impl.stats.record_error(ErrorCategory::Serialization);
-  impl.logger->warn("value of '{}' does not decode as the requested type; deleted", key);
-  impl.forget(key);
+  const bool remove = may_delete && impl.options.delete_undecodable;
+  // Neither the bytes nor the type are logged: values may be personal data.
+  if (const auto repeats = impl.undecodable_log.admit(key)) {
+    impl.logger->warn(
+        "value of '{}' ({} bytes) does not decode as the requested type: a miss for this "
+        "caller; {}{}",
+        key, bytes.size(),
+        remove ? "deleted (delete_undecodable)" : "left in place for the programs that can read it",
+        *repeats > 0 ? fmt::format(" ({} more undecodable reads since the last line)", *repeats)
+                     : std::string{});
+  }
+  if (remove)
+    impl.forget(key);
 }
 
 std::optional<std::string> CacheManager::compute_bytes(
     std::string_view key, Ttl ttl, const ComputeOptions& options,
-    const std::function<std::optional<std::string>()>& loader) {
+    const std::function<std::optional<std::string>()>& loader, bool (*readable)(std::string_view)) {
   Impl& impl = *impl_;
   impl.validate_key(key);
   if (LoadingHere::contains(&impl, key)) {
@@ -976,6 +992,13 @@ std::optional<std::string> CacheManager::compute_bytes(
     }
     budget_left -= std::chrono::duration_cast<Milliseconds>(Steady::now() - read_start);
   }
+  if (cached && !readable(*cached)) {
+    // Another program's value, or another type's: a miss here, overwritten below, never
+    // deleted first.
+    undecodable(key, *cached, false);
+    cached.reset();
+    refresh_early = false;
+  }
   if (cached && !refresh_early)
     return cached;
   if (!cached && cached_not_found)
@@ -1039,7 +1062,7 @@ std::optional<std::string> CacheManager::compute_bytes(
         while (impl.clock.now() < give_up) {
           std::this_thread::sleep_for(Milliseconds{10});
           const DeadlineScope scope{Steady::now() + impl.config.operation_timeout};
-          if (std::optional<std::string> loaded = impl.read(key)) {
+          if (std::optional<std::string> loaded = impl.read(key); loaded && readable(*loaded)) {
             finish(loaded, nullptr);
             return loaded;
           }
@@ -1141,9 +1164,38 @@ const ValkeyConfig& CacheManager::config() const {
   return impl_->config;
 }
 
+namespace {
+
+// The process-wide manager of get_cache_manager(). Made on first use, like the function-local
+// static it replaces, so it is destroyed at exit in the same order.
+struct GlobalManager {
+  std::mutex mutex;
+  std::unique_ptr<CacheManager> manager;
+};
+
+GlobalManager& global_manager() {
+  static GlobalManager global;
+  return global;
+}
+
+}  // namespace
+
 CacheManager& get_cache_manager() {
-  static CacheManager manager{ValkeyConfig::from_env()};
-  return manager;
+  GlobalManager& global = global_manager();
+  const std::lock_guard lock{global.mutex};
+  if (!global.manager)
+    global.manager = std::make_unique<CacheManager>(ValkeyConfig::from_env());
+  return *global.manager;
+}
+
+void close_global_cache_manager() {
+  GlobalManager& global = global_manager();
+  std::unique_ptr<CacheManager> closing;
+  {
+    const std::lock_guard lock{global.mutex};
+    closing = std::move(global.manager);
+  }
+  // Destroyed outside the lock: joining its threads must not hold up get_cache_manager().
 }
 
 }  // namespace airport::cache

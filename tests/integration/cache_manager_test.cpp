@@ -5,26 +5,14 @@
 #include <airport/cache/manager.hpp>
 
 #include <set>
+#include <sstream>
+
+#include <spdlog/logger.h>
+#include <spdlog/sinks/ostream_sink.h>
 
 #include "support/backend.hpp"
+#include "support/sample_flight.hpp"
 #include "support/server.hpp"
-
-namespace app {
-struct Flight {
-  std::string number;
-  std::string origin;
-  int seats_left = 0;
-  friend bool operator==(const Flight&, const Flight&) = default;
-};
-void to_json(nlohmann::json& json, const Flight& flight) {
-  json = {{"number", flight.number}, {"origin", flight.origin}, {"seats_left", flight.seats_left}};
-}
-void from_json(const nlohmann::json& json, Flight& flight) {
-  json.at("number").get_to(flight.number);
-  json.at("origin").get_to(flight.origin);
-  json.at("seats_left").get_to(flight.seats_left);
-}
-}  // namespace app
 
 namespace airport::cache {
 namespace {
@@ -84,13 +72,88 @@ TEST_P(CacheManagerTest, StringsAreStoredVerbatimAndIntegersAsDecimalSoIncrStill
   EXPECT_EQ(cache.get<int>("bookings"), 42);
 }
 
-TEST_P(CacheManagerTest, ACorruptValueIsACountedMissThatIsDeleted) {
+TEST_P(CacheManagerTest, AnUndecodableValueIsACountedMissLeftOnTheServerAndLoggedOncePerMinute) {
+  std::stringstream log_text;
+  auto logger = std::make_shared<spdlog::logger>(
+      "undecodable", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text));
+  CacheManager logged{backend.config(), {.logger = logger}};
   oracle.set("flight", "{not json");
-  EXPECT_EQ(cache.get<app::Flight>("flight"), std::nullopt);
-  EXPECT_EQ(oracle.get("flight"), std::nullopt);
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(logged.get<app::Flight>("flight"), std::nullopt);
+  EXPECT_EQ(oracle.get("flight"), "{not json") << "another program's value was destroyed";
   oracle.set("flight", R"({"number": 7})");  // valid JSON of the wrong shape
-  EXPECT_EQ(cache.get<app::Flight>("flight"), std::nullopt);
-  EXPECT_EQ(cache.stats().errors.count(ErrorCategory::Serialization), 2u);
+  EXPECT_EQ(logged.get<app::Flight>("flight"), std::nullopt);
+  EXPECT_EQ(logged.get<int>("flight"), std::nullopt);
+  EXPECT_EQ(oracle.get("flight"), R"({"number": 7})");
+  EXPECT_EQ(logged.stats().errors.count(ErrorCategory::Serialization), 7u);
+  // The same bytes read by a type that can read them.
+  EXPECT_EQ(logged.get<nlohmann::json>("flight"), (nlohmann::json{{"number", 7}}));
+  std::size_t lines = 0;
+  for (std::string line; std::getline(log_text, line);) {
+    if (line.find("does not decode") != std::string::npos) {
+      ++lines;
+      EXPECT_NE(line.find("'flight'"), std::string::npos) << line;
+      EXPECT_EQ(line.find("not json"), std::string::npos) << "the value was logged: " << line;
+    }
+  }
+  EXPECT_EQ(lines, 1u) << log_text.str();
+}
+
+TEST_P(CacheManagerTest, GetOrComputeOverwritesAnUndecodableValueWithTheLoadersValue) {
+  oracle.set("flight", "written by another service");
+  int loads = 0;
+  const app::Flight fresh{"UA1", "SFO", 3};
+  EXPECT_EQ(cache.get_or_compute("flight", 60s,
+                                 [&] {
+                                   ++loads;
+                                   return fresh;
+                                 }),
+            fresh);
+  EXPECT_EQ(loads, 1);
+  EXPECT_EQ(nlohmann::json::parse(*oracle.get("flight"))["number"], "UA1");
+  EXPECT_EQ(cache.get<app::Flight>("flight"), fresh);
+  EXPECT_EQ(cache.stats().errors.count(ErrorCategory::Serialization), 1u);
+}
+
+TEST_P(CacheManagerTest, DeleteUndecodableDeletesWhatDoesNotDecodeAndNothingElse) {
+  CacheManager deleting{backend.config(), {.delete_undecodable = true}};
+  oracle.set("flight", "{not json");
+  oracle.set("none", "None");
+  EXPECT_EQ(deleting.get<app::Flight>("flight"), std::nullopt);
+  EXPECT_EQ(oracle.get("flight"), std::nullopt);
+  EXPECT_EQ(deleting.get<app::Flight>("none"), std::nullopt);
+  EXPECT_EQ(oracle.get("none"), "None") << "None is no value, not a damaged one";
+  EXPECT_EQ(deleting.stats().errors.count(ErrorCategory::Serialization), 1u);
+}
+
+TEST_P(CacheManagerTest, ANoneIsNoValueNotASerializationError) {
+  oracle.set("python-none", "None");
+  oracle.set("json-null", "null");
+  EXPECT_EQ(cache.get<int>("python-none"), std::nullopt);
+  EXPECT_EQ(cache.get<app::Flight>("json-null"), std::nullopt);
+  const std::optional<std::optional<int>> none = cache.get<std::optional<int>>("python-none");
+  ASSERT_TRUE(none.has_value()) << "a stored None is a hit of no value, not a miss";
+  EXPECT_FALSE(none->has_value());
+  EXPECT_EQ(cache.get<std::optional<int>>("missing"), std::nullopt);
+  EXPECT_EQ(cache.stats().errors.count(ErrorCategory::Serialization), 0u);
+  EXPECT_EQ(oracle.get("python-none"), "None");
+  // get_or_compute reads None as a miss, as the original did, and stores the loader's value.
+  EXPECT_EQ(cache.get_or_compute("python-none", 60s, [] { return 5; }), 5);
+  EXPECT_EQ(oracle.get("python-none"), "5");
+}
+
+TEST_P(CacheManagerTest, GetWithADefaultReturnsTheValueElseTheDefault) {
+  cache.set("seats", 12, 60s);
+  cache.set("gate", "B12", 60s);
+  oracle.set("garbled", "{not json");
+  EXPECT_EQ(cache.get("seats", 0), 12);
+  EXPECT_EQ(cache.get("missing", 0), 0);
+  EXPECT_EQ(cache.get<int>("garbled", -1), -1);
+  EXPECT_EQ(cache.get("gate", "none"), "B12");
+  EXPECT_EQ(cache.get("missing", "none"), "none");
+  EXPECT_EQ(cache.get<std::string>("missing", "none"), "none");
+  EXPECT_EQ(cache.get("missing", app::Flight{"X", "Y", 1}), (app::Flight{"X", "Y", 1}));
+  EXPECT_EQ(oracle.get("garbled"), "{not json");
 }
 
 TEST_P(CacheManagerTest, TtlIsJitteredWithinTheRatioUnlessExact) {

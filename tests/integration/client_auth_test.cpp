@@ -331,5 +331,19 @@ TEST(LogLimiter, CausesThatVaryCannotGrowItWithoutBound) {
   EXPECT_EQ(limiter.admit("key 2", t0 + 11s), 2u);
 }
 
+TEST(LogLimiter, WhileFullOfActiveCausesNewOnesShareOneLinePerInterval) {
+  detail::LogLimiter limiter{60s, 2};
+  const auto t0 = detail::LogLimiter::Clock::time_point{} + 1h;
+  EXPECT_EQ(limiter.admit("key 1", t0), 0u);
+  EXPECT_EQ(limiter.admit("key 2", t0), 0u);
+  // 1000 more keys within the interval: one line for all of them, and no more memory.
+  std::size_t lines = 0;
+  for (int i = 3; i < 1003; ++i)
+    lines += limiter.admit("key " + std::to_string(i), t0 + 1s).has_value() ? 1 : 0;
+  EXPECT_EQ(lines, 1u);
+  EXPECT_EQ(limiter.admit("key 1", t0 + 2s), std::nullopt);  // its own interval still runs
+  EXPECT_EQ(limiter.admit("key 5000", t0 + 61s), 0u);        // quiet ones make room again
+}
+
 }  // namespace
 }  // namespace airport::cache

@@ -1,8 +1,10 @@
 // codec<T>: strings verbatim, integers as decimal, JSON for types with to_json/from_json, and a
-// user specialization for anything else.
+// user specialization for anything else; and reading what the workshop's Python layer wrote.
 #include <gtest/gtest.h>
 #include <airport/cache/serialization.hpp>
 
+#include <cmath>
+#include <limits>
 #include <map>
 #include <vector>
 
@@ -52,6 +54,10 @@ static_assert(Cacheable<int>);
 static_assert(Cacheable<double>);
 static_assert(Cacheable<bool>);
 static_assert(Cacheable<gate::Money>);
+static_assert(Cacheable<nlohmann::json>);
+static_assert(Cacheable<std::optional<int>>);
+static_assert(Cacheable<std::optional<gate::Gate>>);
+static_assert(Cacheable<float>);
 static_assert(!JsonCodable<NotCacheable>);
 static_assert(!Cacheable<const char[4]>);
 
@@ -88,6 +94,94 @@ TEST(Codec, UserSpecializationsWin) {
   EXPECT_EQ(codec<gate::Money>::encode({1250}), "1250c");
   EXPECT_EQ(codec<gate::Money>::decode("1250c"), gate::Money{1250});
   EXPECT_EQ(codec<gate::Money>::decode("1250"), std::nullopt);
+}
+
+TEST(Codec, AnyJsonReadsByTheOriginalsRuleJsonElseTheRawString) {
+  using nlohmann::json;
+  EXPECT_EQ(codec<json>::decode(R"({"a": 1, "b": [1, 2]})"), (json{{"a", 1}, {"b", {1, 2}}}));
+  EXPECT_EQ(codec<json>::decode("42"), json(42));
+  EXPECT_EQ(codec<json>::decode("299.99"), json(299.99));
+  EXPECT_EQ(codec<json>::decode("true"), json(true));
+  EXPECT_EQ(codec<json>::decode("null"), json(nullptr));
+  EXPECT_EQ(codec<json>::decode("locked"), json("locked"));
+  // str() of Python's True and None do not parse: the original read them back as strings too.
+  EXPECT_EQ(codec<json>::decode("True"), json("True"));
+  EXPECT_EQ(codec<json>::decode("None"), json("None"));
+  EXPECT_EQ(codec<json>::decode(""), json(""));
+  EXPECT_EQ(codec<json>::decode(R"({"city": "Zürich"})"), (json{{"city", "Zürich"}}));
+}
+
+TEST(Codec, AnyJsonReadsPythonsNanAndInfinityOutsideStringsOnly) {
+  using nlohmann::json;
+  const auto value = codec<json>::decode(
+      R"({"price": NaN, "max": Infinity, "min": -Infinity, "note": "NaN, Infinity"})");
+  ASSERT_TRUE(value && value->is_object()) << (value ? value->dump() : "nullopt");
+  EXPECT_TRUE(std::isnan((*value)["price"].get<double>()));
+  EXPECT_EQ((*value)["max"].get<double>(), std::numeric_limits<double>::infinity());
+  EXPECT_EQ((*value)["min"].get<double>(), -std::numeric_limits<double>::infinity());
+  EXPECT_EQ((*value)["note"], "NaN, Infinity");
+  EXPECT_EQ(codec<json>::decode("[NaN"), json("[NaN"));  // still not JSON: the raw string
+}
+
+TEST(Codec, AnyJsonIsWrittenSoBothSidesReadTheSameValue) {
+  using nlohmann::json;
+  EXPECT_EQ(codec<json>::encode(json{{"a", 1}}), R"({"a":1})");
+  EXPECT_EQ(codec<json>::encode(json("123")), R"("123")");  // stays a string for json.loads
+  EXPECT_EQ(codec<json>::encode(json(std::numeric_limits<double>::quiet_NaN())), "NaN");
+  for (const json& value : {json{{"a", {1, 2}}}, json("locked"), json(nullptr), json(2.5)})
+    EXPECT_EQ(codec<json>::decode(codec<json>::encode(value)), value) << value.dump();
+}
+
+TEST(Codec, BoolsAreWrittenAsJsonAndReadInBothSpellings) {
+  EXPECT_EQ(codec<bool>::encode(true), "true");
+  EXPECT_EQ(codec<bool>::encode(false), "false");
+  EXPECT_EQ(codec<bool>::decode("True"), true);
+  EXPECT_EQ(codec<bool>::decode("False"), false);
+  EXPECT_EQ(codec<bool>::decode("true"), true);
+  EXPECT_EQ(codec<bool>::decode("false"), false);
+  EXPECT_EQ(codec<bool>::decode("1"), std::nullopt);
+  EXPECT_EQ(codec<bool>::decode("TRUE"), std::nullopt);
+}
+
+TEST(Codec, DoublesUsePythonsShortestFormAndItsNonFiniteSpellings) {
+  EXPECT_EQ(codec<double>::encode(299.99), "299.99");
+  EXPECT_EQ(codec<double>::encode(42.0), "42.0");
+  EXPECT_EQ(codec<double>::encode(0.1 + 0.2), "0.30000000000000004");
+  EXPECT_EQ(codec<double>::encode(std::numeric_limits<double>::quiet_NaN()), "NaN");
+  EXPECT_EQ(codec<double>::encode(std::numeric_limits<double>::infinity()), "Infinity");
+  EXPECT_EQ(codec<double>::encode(-std::numeric_limits<double>::infinity()), "-Infinity");
+  EXPECT_EQ(codec<double>::decode("299.99"), 299.99);
+  EXPECT_EQ(codec<double>::decode("42"), 42.0);
+  EXPECT_EQ(codec<double>::decode("1e-05"), 1e-05);
+  EXPECT_TRUE(std::isnan(*codec<double>::decode("nan")));
+  EXPECT_TRUE(std::isnan(*codec<double>::decode("NaN")));
+  EXPECT_EQ(codec<double>::decode("inf"), std::numeric_limits<double>::infinity());
+  EXPECT_EQ(codec<double>::decode("-Infinity"), -std::numeric_limits<double>::infinity());
+  EXPECT_EQ(codec<double>::decode("true"), std::nullopt);
+  EXPECT_EQ(codec<double>::decode("\"1.5\""), std::nullopt);
+  EXPECT_EQ(codec<float>::decode("1e300"), std::nullopt);
+  EXPECT_EQ(codec<float>::decode("2.5"), 2.5F);
+}
+
+TEST(Codec, OptionalsReadNoneAndNullAsAPresentNoValue) {
+  using Maybe = std::optional<int>;
+  const std::optional<Maybe> no_value{Maybe{}};  // present, and None
+  EXPECT_EQ(codec<Maybe>::decode("None"), no_value);
+  EXPECT_EQ(codec<Maybe>::decode("null"), no_value);
+  EXPECT_EQ(codec<Maybe>::decode("7"), std::optional<Maybe>{Maybe{7}});
+  EXPECT_EQ(codec<Maybe>::decode("seven"), std::nullopt);  // not an int: undecodable
+  EXPECT_EQ(codec<Maybe>::encode(std::nullopt), "null");
+  EXPECT_EQ(codec<Maybe>::encode(7), "7");
+  const auto gate = codec<std::optional<gate::Gate>>::decode("None");
+  ASSERT_TRUE(gate);
+  EXPECT_FALSE(gate->has_value());
+}
+
+TEST(Codec, JsonTypesReadPythonsNanInsideAStructure) {
+  const auto prices = codec<std::map<std::string, double>>::decode(R"({"a": NaN, "b": 1.5})");
+  ASSERT_TRUE(prices);
+  EXPECT_TRUE(std::isnan(prices->at("a")));
+  EXPECT_EQ(prices->at("b"), 1.5);
 }
 
 }  // namespace

@@ -156,6 +156,12 @@ struct CacheManagerOptions {
   bool forget_on_server_restart = true;
   /// See JournalOverflow. Default InvalidateNamespace.
   JournalOverflow journal_overflow = JournalOverflow::InvalidateNamespace;
+  /// What a typed get<T> does with bytes that do not decode as T. Default false: they stay on
+  /// the server (they may be another service's value, or a value an older or newer deploy of
+  /// this one reads fine) and the call is a miss, counted as a serialization error. true deletes
+  /// them, for everybody: only for a cache no other program or version shares. get_or_compute
+  /// overwrites such a value with the loader's either way.
+  bool delete_undecodable = false;
 };
 
 /// The resilient cache. Safe for concurrent use; one per service.
@@ -205,9 +211,13 @@ class CacheManager {
   std::size_t invalidate_pattern(std::string_view pattern);
 
   // --- typed values (codec<T>: strings verbatim, integers as decimal, JSON otherwise) -------
+  // The bytes are shared with the workshop's Python services: docs/interop.md has the table.
 
-  /// A value that no longer decodes counts as a miss: it is deleted and counted as a
-  /// serialization error.
+  /// The value as T, or nullopt on a miss. Bytes that do not decode as T are a miss for this
+  /// caller: counted as a serialization error and logged (once per key per minute), but left on
+  /// the server unless CacheManagerOptions::delete_undecodable asks otherwise. `None` or `null`
+  /// (a stored Python None) is no value: a miss, not an error. Read get<std::optional<U>> to tell
+  /// None apart from a miss.
   template <Cacheable T>
   [[nodiscard]] std::optional<T> get(std::string_view key) {
     std::optional<std::string> bytes = get(key);
@@ -215,8 +225,23 @@ class CacheManager {
       return std::nullopt;
     std::optional<T> value = codec<T>::decode(*bytes);
     if (!value)
-      discard_undecodable(key);
+      undecodable(key, *bytes, true);
     return value;
+  }
+
+  /// The value as T, else `default_value`: on a miss, on None and on bytes that are not a T
+  /// (counted and logged as get<T> does). Replaces the original's `get(key, default)`.
+  template <class T>
+  requires(std::same_as<T, std::string> ||
+           (!std::convertible_to<const T&, std::string_view> && Cacheable<T>)) [[nodiscard]] T
+      get(std::string_view key, T default_value) {
+    std::optional<T> value = get<T>(key);
+    return value ? std::move(*value) : std::move(default_value);
+  }
+  /// The bytes, else `default_value` (`cache.get("k", "none")`).
+  [[nodiscard]] std::string get(std::string_view key, std::string_view default_value) {
+    std::optional<std::string> value = get(key);
+    return value ? std::move(*value) : std::string{default_value};
   }
 
   template <class T>
@@ -227,7 +252,9 @@ class CacheManager {
 
   /// Cache-aside with stampede protection: returns the cached value, else runs `loader` once
   /// per key in this process (concurrent callers wait for that one result), stores and returns
-  /// it. A loader exception reaches every waiting caller and nothing is cached. When Valkey is
+  /// it. A cached value that does not decode as the loader's type (or is None) is a miss: the
+  /// loader's value overwrites it. A loader exception reaches every waiting caller and nothing
+  /// is cached. When Valkey is
   /// down the loader's value is still returned (and kept in the fallback). A loader returning
   /// std::optional<T> may have its nullopt cached for options.negative_ttl, under a key of its
   /// own (`<key>:not-found`) that get() and exists() never see. The read and the write share one
@@ -239,13 +266,15 @@ class CacheManager {
     if constexpr (is_optional<Result>::value) {
       using T = typename Result::value_type;
       static_assert(Cacheable<T>, "get_or_compute: the loader's value type needs a codec<T>");
-      std::optional<std::string> bytes =
-          compute_bytes(key, ttl, options, [&]() -> std::optional<std::string> {
+      std::optional<std::string> bytes = compute_bytes(
+          key, ttl, options,
+          [&]() -> std::optional<std::string> {
             Result result = loader();
             if (!result)
               return std::nullopt;
             return codec<T>::encode(*result);
-          });
+          },
+          &decodes<T>);
       return decode_computed<T>(key, bytes);
     } else {
       static_assert(Cacheable<Result>, "get_or_compute: the loader's value type needs a codec<T>");
@@ -254,10 +283,11 @@ class CacheManager {
       with_value.negative_ttl = std::chrono::milliseconds::zero();
       std::optional<std::string> bytes = compute_bytes(
           key, ttl, with_value,
-          [&]() -> std::optional<std::string> { return codec<Result>::encode(loader()); });
+          [&]() -> std::optional<std::string> { return codec<Result>::encode(loader()); },
+          &decodes<Result>);
       std::optional<Result> value = decode_computed<Result>(key, bytes);
       if (!value)
-        return loader();  // an undecodable value was already discarded; load afresh
+        return loader();  // another caller's loader produced another type for this key
       return std::move(*value);
     }
   }
@@ -290,14 +320,24 @@ class CacheManager {
       return std::nullopt;
     std::optional<T> value = codec<T>::decode(*bytes);
     if (!value)
-      discard_undecodable(key);
+      undecodable(key, *bytes, false);
     return value;
   }
 
+  template <class T>
+  static bool decodes(std::string_view bytes) {
+    return codec<T>::decode(bytes).has_value();
+  }
+
+  // `readable` says whether cached bytes decode as the caller's type; those that do not are a
+  // miss, which the loader's value overwrites.
   std::optional<std::string> compute_bytes(
       std::string_view key, Ttl ttl, const ComputeOptions& options,
-      const std::function<std::optional<std::string>()>& loader);
-  void discard_undecodable(std::string_view key);
+      const std::function<std::optional<std::string>()>& loader,
+      bool (*readable)(std::string_view));
+  // Bytes at `key` that do not decode as the requested type: counted and logged (rate-limited),
+  // unless they are None; deleted when `may_delete` and the options ask for it.
+  void undecodable(std::string_view key, std::string_view bytes, bool may_delete);
 
   struct Impl;
   std::unique_ptr<Impl> impl_;
@@ -305,7 +345,15 @@ class CacheManager {
 
 /// The opt-in process-wide CacheManager, built from ValkeyConfig::from_env() on first use,
 /// mirroring the original workshop's get_cache_manager(). Prefer passing a CacheManager
-/// explicitly; this exists for scripts and demos.
+/// explicitly; this exists for scripts and demos. Safe to call from several threads; throws
+/// ConfigError when the environment is invalid (and builds nothing).
 [[nodiscard]] CacheManager& get_cache_manager();
+
+/// Destroys the process-wide CacheManager (closing its connections and health thread), so that
+/// the next get_cache_manager() builds a new one from the environment; a no-op when there is
+/// none. The original's close_global_cache_manager(). Every reference get_cache_manager()
+/// returned dangles afterwards: call it only when no other thread uses the manager or will
+/// until it returns (at shutdown, or between tests).
+void close_global_cache_manager();
 
 }  // namespace airport::cache
