@@ -179,7 +179,7 @@ ROWS = [
     Row("Stats", STATS_CLOCK, "the same + two steady_clock reads"),
     Row("Stats", STATS_SHARED, "record_latency + record_hit, 2 threads, one CacheStats (total)"),
     Row("Keys and TTL", KEYS_SEARCH, "flight_search_key with 2 params"),
-    Row("Keys and TTL", KEYS_HASH, "hash_key of a 10-field search (JSON + SHA-256)"),
+    Row("Keys and TTL", KEYS_HASH, "hash_key of a 10-field search (sorted JSON + MD5, as the original)"),
     Row("Keys and TTL", KEYS_SHORTEN, "shorten_key of a 400-byte key to 250"),
     Row("Keys and TTL", TTL_JITTER, "one jittered TTL"),
     Row("Machine calibration", MACHINE_WORK.format(1), "independent CPU work, 1 thread"),
@@ -1052,7 +1052,8 @@ def cluster_section(context: dict, results: dict[str, Result]) -> list[str]:
                    "SETSLOT NODE on every primary, then a wait until all nodes agree) while one "
                    "ClusterClient keeps reading those N keys in turn on a thread of its own. "
                    "While the keys move it follows ASK; the source's SETSLOT NODE turns that into "
-                   "one MOVED, which updates its slot map and starts a CLUSTER SLOTS refresh; "
+                   "one MOVED, which patches its slot map and asks the background refresher for "
+                   "a full CLUSTER SHARDS read; "
                    "after it the client goes to the new owner directly, so the last redirected "
                    "GET is the MOVED one and the first is normally an ASK. *Steady state*: the "
                    "end of that last redirected GET, after which none is for the rest of a "
@@ -1086,8 +1087,9 @@ def cluster_section(context: dict, results: dict[str, Result]) -> list[str]:
         c = moved.counters
         out.append(f"A MOVED alone (`BM_Cluster_MovedGet`): a slot moves between two GETs of the "
                    "client, which then reads other keys for 150 ms and then a key of the moved "
-                   "slot: one redirect (the GET to the old owner, MOVED, a CLUSTER SLOTS refresh "
-                   "in the caller's thread, the GET to the new owner). That GET takes "
+                   "slot: one redirect (the GET to the old owner, MOVED, the GET to the new owner; "
+                   "the full map is read again on the client's background thread, which shares "
+                   "the CPUs). That GET takes "
                    f"{fmt_ns(c['moved_get_ns'])} against {fmt_ns(c.get('normal_get_ns', 0))} for "
                    "the GETs just before it: "
                    f"{c.get('moved_vs_normal', 0):.1f}× (medians over 10 moves per repetition).")
