@@ -94,6 +94,14 @@ class ClusterClientTest : public ::testing::Test {
 
 ClusterProcess* ClusterClientTest::shared_ = nullptr;
 
+// A live primary other than `node` (where a test moves a slot to), or nullptr.
+ServerProcess* another_primary(const ClusterProcess& cluster, const ServerProcess& node) {
+  for (ServerProcess* primary : cluster.primaries())
+    if (primary != &node)
+      return primary;
+  return nullptr;
+}
+
 TEST_F(ClusterClientTest, EveryKeyIsStoredOnTheNodeOwningItsSlot) {
   ClusterClient client{cluster_config(cluster())};
   for (int i = 0; i < 2000; ++i)
@@ -183,10 +191,7 @@ TEST_F(ClusterClientTest, AMovedSlotIsFollowedAndItsKeysStayReadableDuringAndAft
   for (int i = 0; i < 200; ++i)
     client.set(tag + ":" + std::to_string(i), std::to_string(i));
   ServerProcess& from = cluster().node_for_slot(slot);
-  ServerProcess* to = nullptr;
-  for (ServerProcess* node : cluster().primaries())
-    if (node != &from)
-      to = node;
+  ServerProcess* to = another_primary(cluster(), from);
   ASSERT_NE(to, nullptr);
 
   const auto read_all = [&] {
@@ -264,10 +269,7 @@ TEST_F(ClusterClientTest, APipelineWhoseSlotMovedIsRedirectedCommandByCommand) {
   for (int i = 0; i < 20; ++i)
     client.set(tag + ":" + std::to_string(i), std::to_string(i));
   ServerProcess& from = cluster().node_for_slot(slot);
-  ServerProcess* to = nullptr;
-  for (ServerProcess* node : cluster().primaries())
-    if (node != &from)
-      to = node;
+  ServerProcess* to = another_primary(cluster(), from);
   ASSERT_NE(to, nullptr);
   cluster().migrate_slot(slot, from, *to);
   const auto before = client.redirects();
