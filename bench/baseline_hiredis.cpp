@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The baseline every layer is compared with: plain hiredis on one connection, one thread.
 // redisCommandArgv for GET and SET of 100-byte values, and redisAppendCommandArgv +
 // redisGetReply for pipelines of 100 SETs.

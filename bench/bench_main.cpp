@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The benchmark runner: starts one server for the whole run on a free loopback port, with a TLS
 // port next to it, fills it with the hot keys, runs every registered benchmark and stops the
 // server at the end. The cluster benchmarks' local cluster is started on first use and stopped

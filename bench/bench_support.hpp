@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Shared set-up of the benchmark suite: the one server the whole run uses (started by
 // bench_main.cpp, plaintext and TLS), the local cluster the cluster benchmarks start on first
 // use, configs and loggers that keep the measurements quiet, and realistic keys.

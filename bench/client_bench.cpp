@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // ValkeyClient against the raw hiredis baseline: GET and SET of 100-byte values, the pool shared
 // by 1, 2 and 4 threads, a Pipeline of 100 SETs, MGET of 100 keys and 100 sequential GETs.
 #include <airport/cache/valkey_client.hpp>

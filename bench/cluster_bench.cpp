@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The cluster client against the standalone one, on the run's local cluster (bench_main.cpp
 // starts it on first use: 3 primaries, 3 replicas, every hot key): GET throughput from 1 and 16
 // threads paired with ValkeyClient on the standalone server, redis-benchmark --cluster's GET

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Whether two threads sharing one FallbackCache are slower than one, measured only while the
 // machine really runs two threads at once. On a shared VM the second CPU comes and goes; two
 // threads that take turns on one CPU never contend, and would make any cache look fine.

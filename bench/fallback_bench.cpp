@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // FallbackCache on its own: get and set with 100k entries of 100-byte values, on 1 and 2
 // threads sharing one cache, against a hot set and uniformly; plus 2 threads with a cache each
 // as the control for what sharing costs.

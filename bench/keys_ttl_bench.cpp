@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Keys and TTLs: building a flight-search key with two parameters, hashing and shortening long
 // keys (MD5 for hash_key as the original, SHA-256 for shortening), and drawing one jittered TTL.
 #include <airport/cache/keys.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Calibration of the machine the numbers come from, measured in the same run: how much a second
 // thread adds to independent CPU work, what one random memory load costs and what one read of
 // the steady clock costs. They explain the thread-scaling, cold-cache and TTL-check costs of the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // CacheManager: GET hit / miss and SET with the breaker closed, GET with the breaker open (served
 // by the fallback without a syscall), get_or_compute on a hit, and a typed get<T> of ~1 KiB JSON.
 #include <airport/cache/manager.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // What a FallbackCache really costs in memory against what it accounts for: fills a fresh cache
 // in a fresh process and compares the resident-set growth (/proc/self/statm) with bytes().
 // Prints one JSON object. Run once per configuration; a second fill in the same process would

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Paired measurement: every iteration runs a baseline call and a layer call back to back, in
 // alternating order, and times each on its own, so both see the same machine state. Used by
 // paired_bench.cpp (layers against raw hiredis) and tls_bench.cpp (TLS against plaintext);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Paired comparisons for the headline ratios. Every iteration runs the baseline call and the
 // layer call back to back, in alternating order, and times each on its own. Both then see the
 // same machine state (scheduler, CPU placement of the server, background load), which on a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // redis-benchmark as a reference client: see redis_benchmark.hpp.
 #include "redis_benchmark.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // redis-benchmark (or valkey-benchmark) as a reference client: finding the binary, running it by
 // pid with a timeout, and reading its GET rate. Used by tls_bench.cpp (the TLS ceiling) and
 // cluster_bench.cpp (the cluster comparison).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // CacheStats: what the CacheManager pays to record one operation (its latency and a hit).
 #include <airport/cache/stats.hpp>
 

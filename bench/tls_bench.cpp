@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // TLS against plaintext on the same server process (bench_main.cpp gives it a TLS port): a
 // ValkeyClient GET and a Pipeline of 100 SETs over each port, opening a connection with a full
 // and with a resumed TLS handshake (and plain TCP for reference), and redis-benchmark's GET over

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # FindHiredis.cmake: one imported target, hiredis::hiredis, on every hiredis we support.
 #
 # Upstream hiredis >= 1.0 installs a CMake package exporting hiredis::hiredis. Debian

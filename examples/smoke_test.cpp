@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Runs every example and airport-cache-demo as a user would, against a server this test starts
 // (or, with --local-server or --local-cluster, one the program starts itself), and checks exit
 // codes and results.

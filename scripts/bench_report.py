@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Turns one run of airport_cache_bench (Google Benchmark JSON, aggregates only) and the memory
 probe's output into docs/benchmarks.md: every benchmark's median time and throughput, each
 layer's ratio to the raw hiredis baseline of the same run, TLS against plaintext on the same

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // full_jitter's thread-local generator: here rather than inline in backoff.hpp, so that the
 // header needs no <random>.
 #include "airport/cache/backoff.hpp"

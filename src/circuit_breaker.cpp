@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // CircuitBreaker: the closed fast path is one atomic load (inline in the header); everything
 // here runs on failures, in half-open, or on transitions.
 #include "airport/cache/circuit_breaker.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The typed commands of Client, each one argv plus a reply conversion on top of execute().
 #include "airport/cache/client.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // ValkeyConfig's readers and validation. Every VALKEY_* variable is one row of kVariables, so
 // parsing, validation messages, to_string() and the .env.example check all follow one table.
 #include "airport/cache/config.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Connection: one authenticated session with a server. It encodes argv to RESP itself (no format
 // strings, so every byte is data) and uses hiredis only to parse replies. It remembers what its
 // commands changed about the server-side session, so the pool can undo it. One thread at a time.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // DeadlineScope's bodies. Out of line although each is a line or two: inline, their std::min
 // and std::optional uses cost every file that includes the umbrella header some 270 template
 // instantiations, and a call per operation costs nothing next to a round trip.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // FallbackCache: per shard, an intrusive queue of single-allocation entries evicted by CLOCK
 // (FIFO with a second chance) and an open-addressing index; TTLs checked on every touch; and
 // the Redis glob matcher of erase_matching().

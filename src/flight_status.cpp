@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Flight status updates: the JSON wire format (ISO 8601 timestamps, to the millisecond), the
 // publisher, and the listener that turns messages into near-real-time cache entries.
 #include "airport/cache/patterns/flight_status.hpp"

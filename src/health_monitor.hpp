@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // HealthMonitor: a background thread that PINGs the server every health_check_interval over its
 // own connection (so an exhausted pool cannot starve it) and keeps the latest HealthStatus.
 // It stops within milliseconds of destruction, even in the middle of a connect, a handshake or

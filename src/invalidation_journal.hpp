@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // InvalidationJournal: what Valkey must forget once it is back, because writes and deletes made
 // while it was unavailable only reached the fallback. One entry per key, however many writes;
 // past its bound it falls back to forgetting the manager's whole namespace, never to "maybe

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Key escaping, digests (OpenSSL SHA-256 and MD5), key parsing and the CacheKeyBuilder /
 // CacheKeyManager bodies.
 #include "airport/cache/keys.hpp"

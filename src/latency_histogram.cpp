@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // LatencyHistogram's snapshot side: off the hot path (record() stays inline in the header), and
 // out of line so that the umbrella header does not make every includer instantiate the vector
 // and algorithm code these walks use.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Leaderboard: negated scores on one sorted set, so that ZRANGE's natural order is "score
 // descending, then member ascending" (see the header).
 #include "airport/cache/patterns/leaderboard.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // DistributedLock: the acquire / extend / release scripts, the lease state shared with the
 // watchdog thread, and token generation.
 #include "airport/cache/patterns/lock.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // LogLimiter: one log line per cause per interval, with the count of what it held back, so a
 // fault that repeats on every call (a refused write, a refused password) cannot flood the log.
 #pragma once

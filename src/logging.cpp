@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 #include "airport/cache/logging.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>

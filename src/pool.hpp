@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // ConnectionPool: up to max_connections lazily opened connections, lent out as RAII leases.
 // A connection comes back into the pool only as it was opened (RESET and the handshake again
 // when a caller changed its session), and broken ones are never reused. While the server is

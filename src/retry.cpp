@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // RetryPolicy and RetryBudget.
 #include "airport/cache/retry.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // RussianDollCache: one render reads every version of the tree in one HMGET, then loads the
 // data, computes the keys bottom-up, and fetches top-down, rendering (and so descending) only on
 // a miss.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // SeatMap: seat layout arithmetic, and the hold / confirm scripts that keep a seat from being
 // booked twice (see the header for the key layout and the design).
 #include "airport/cache/patterns/seat_map.hpp"

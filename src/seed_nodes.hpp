@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The endpoints a client may dial: the config's host:port first, then VALKEY_CLUSTER_NODES.
 // validate() has already checked every seed's syntax, so parsing here cannot fail on a
 // validated config.

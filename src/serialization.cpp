@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 #include "airport/cache/serialization.hpp"
 
 #include <array>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // CacheStats snapshots and the JSON and Prometheus renderings of StatsSnapshot: everything off
 // the hot path that stats.hpp keeps inline.
 #include "airport/cache/stats.hpp"

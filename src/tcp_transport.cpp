@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The plain TCP transport: a non-blocking socket, and poll() with the time left before every
 // recv and send, so one deadline bounds a whole reply however the bytes trickle in (a socket
 // timeout such as SO_RCVTIMEO restarts on every byte), and an eventfd next to the socket can

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The TLS transport: OpenSSL over the non-blocking TCP transport's socket. Every SSL_connect,
 // SSL_read and SSL_write runs non-blocking and, when OpenSSL wants the socket, waits with
 // wait_ready() on what is left of the deadline, so TLS keeps the deadline and cancellation of

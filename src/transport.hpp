@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Transport: the one seam between the command layer and the bytes on the wire. The plain TCP
 // transport lives in tcp_transport.cpp, the TLS one (OpenSSL, over a TCP transport) in
 // tls_transport.cpp; hiredis parses RESP above either.

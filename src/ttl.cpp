@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // TTLCalculator's generators and jitter, and the XFetch rule.
 #include "airport/cache/ttl.hpp"
 

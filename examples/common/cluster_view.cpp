@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 #include "common/cluster_view.hpp"
 
 #include <airport/cache/cluster_slot.hpp>

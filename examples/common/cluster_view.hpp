@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // What the examples show of their throwaway cluster: its nodes, by CLUSTER NODES, and how many
 // keys each primary holds. The nodes need no password.
 #pragma once

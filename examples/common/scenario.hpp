@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The small framework every example shares: where the server is, how results are printed (human
 // tables or JSON), and what each scenario reports to the demo's closing summary.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // airport-cache-demo: runs the workshop's scenarios (all, or the ones named) against Valkey, a
 // throwaway local server or cluster, or the in-memory fallback, and ends with a summary table.
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The flight_search scenario on its own: see examples/scenarios/flight_search.cpp and
 // docs/scenarios.md.
 #include "common/scenario.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The leaderboard scenario on its own: see examples/scenarios/leaderboard.cpp and
 // docs/scenarios.md.
 #include "common/scenario.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The monitoring scenario on its own: see examples/scenarios/monitoring.cpp and docs/scenarios.md.
 #include "common/scenario.hpp"
 

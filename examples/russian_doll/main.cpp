@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The russian_doll scenario on its own: see examples/scenarios/russian_doll.cpp and
 // docs/scenarios.md.
 #include "common/scenario.hpp"

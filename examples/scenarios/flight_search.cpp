@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Flight search: cache-aside in front of a real SQLite database. The first search of a route
 // runs the SQL query; the rest are cache hits, and a burst of identical searches runs it once.
 #include <sqlite3.h>

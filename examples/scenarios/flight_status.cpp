@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Flight status over pub/sub: the operations desk publishes status changes; every service's
 // listener updates its near-real-time cache entry (TTLPreset::NearRealtime) as they arrive.
 #include <airport/cache/patterns/flight_status.hpp>

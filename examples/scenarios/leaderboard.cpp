@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Leaderboard: passengers earn loyalty points from bookings; the board shows the top 10, one
 // passenger's rank, and the page around them. Equal scores are ordered by name.
 #include <airport/cache/patterns/leaderboard.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Monitoring: a mixed workload with live stats; then the server goes away (only a server this
 // program started itself), the breaker opens, the fallback serves, the server comes back and
 // the cache recovers. Ends with the stats as a table, as JSON and as Prometheus text.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Russian-doll caching: the airport's daily board is built from flight fragments, which are built
 // from schedule, status and manifest fragments, which hold passenger fragments. Each change
 // rebuilds exactly the fragments that contain it; everything else is reused.

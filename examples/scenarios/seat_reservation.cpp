@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Seat reservation: 50 passengers (threads) race for the 30 seats of one flight, several of them
 // for the same seats. A seat is held under its own lock (flight + seat; the passenger is in the
 // value), then confirmed into the flight's seat bitmap. Some passengers walk away from their

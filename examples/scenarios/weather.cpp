@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Weather: caching a slow, flaky external API. Fresh values live for TTLPreset::WeatherData
 // (15 min, jittered so cities do not all expire together); a "last good" copy lives for a day,
 // so when the API fails the caller still gets an answer, marked stale.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The seat_reservation scenario on its own: see examples/scenarios/seat_reservation.cpp and
 // docs/scenarios.md.
 #include "common/scenario.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // airport-cache: the umbrella header. Includes every public header, nothing else.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // FUZZ_CHECK: an invariant of a fuzz target. Unlike assert() it stays on under NDEBUG (the fuzz
 // preset builds RelWithDebInfo), and abort() makes libFuzzer save the input as a crash.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Fuzzes the .env reader, read_env_file(), and from_env() over it: the input is the file's
 // bytes. Only ConfigError may escape. Every message is one line, names the file, and never
 // shows the password; a file that reads cleanly gives the same config as from_variables().

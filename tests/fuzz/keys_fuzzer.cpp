@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Fuzzes the key builder (keys.hpp): two builders under one prefix get fuzzed parts, hash tags,
 // wildcards, globs and parameters. Checks the documented invariants: the key is the escaped parts
 // joined by ':' (so no separator or glob byte from the data survives unescaped; a parameter value

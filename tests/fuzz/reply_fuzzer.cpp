@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Fuzzes the reply path: the input is what a server sends. A Transport that serves those bytes
 // stands in for the socket, and Connection::read_reply() runs until it throws or the bytes run
 // out. Only airport::cache::Error may escape; after one the connection must be broken(). The

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Fuzzes ValkeyConfig::from_url(): the input is the URL. Only ConfigError may escape. An error
 // is one line and never shows the password; VALKEY_URL reports the same reason; a URL that
 // parses gives a valid config that survives a round trip through a URL rebuilt from its fields.

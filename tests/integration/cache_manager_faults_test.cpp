@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // CacheManager under real faults: a killed server under load, restarts with bounded probes, the
 // invalidation journal's stale-data story, and a paused server. Each runs over plaintext and
 // over TLS: a TLS connection must recover from every fault as a plaintext one does.

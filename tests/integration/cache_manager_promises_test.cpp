@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The CacheManager's promises, attacked: no invalidation stranded by a replay, no caller held by
 // one, a breaker that counts the server and not our own queue, a rebuild lock freed on every
 // path, "not found" apart from values, no refused value in the fallback, one timing per call,

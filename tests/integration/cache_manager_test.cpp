@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // CacheManager against a real server and a real local cluster (the same tests, parameterized):
 // counts, typed values, failure semantics for bad input, server error replies, patterns, and the
 // stats it reports.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // AUTH with requirepass and with an ACL user. A handshake the server refuses (wrong password, a
 // database that does not exist, an ACL denial) is a RefusedError with the server's reason and
 // never the password, logged once, reported by health(), and latched for the whole client.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Every byte is data: keys and values with NUL, CRLF, spaces, UTF-8 or RESP framing round-trip
 // exactly and can never inject a second command.
 #include <gtest/gtest.h>

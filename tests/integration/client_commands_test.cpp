@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The typed command API, pipelines, transactions and scripts against a real spawned server,
 // over plaintext and over TLS.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // One deadline per operation: a DeadlineScope, else each step's own timeout, bounds the pool wait,
 // the idle check, the handshake, the write and the whole reply, however the server misbehaves
 // (hung, dripping, an endless bulk, garbage), and the client's destructor never waits on it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Real faults: the server is killed and restarted, paused with SIGSTOP, or kills our connections;
 // the same ValkeyClient object recovers by itself.
 #include <gtest/gtest.h>

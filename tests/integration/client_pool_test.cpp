@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The connection pool: a bounded wait when exhausted, and many threads sharing few connections.
 #include <gtest/gtest.h>
 #include <airport/cache/errors.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Clean connections: whatever a session or a pipeline left behind on its connection (an open
 // MULTI, a WATCH, another database, another name, tracking) is undone before the pool lends that
 // connection again, and a session keeps its pool alive after the client is gone.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The CacheManager on a real local cluster (3 primaries, 3 replicas) when one shard fails: only
 // the keys of that shard are served degraded, the other shards keep answering from Valkey, and
 // nothing served anywhere is older than what the service last wrote.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // ClusterClient against a real local cluster (3 primaries, 3 replicas): routing by slot,
 // multi-key commands split by slot, SCAN over every primary, redirects during and after a slot
 // migration, a primary failover under load, auto-detection, and the CacheManager unchanged.

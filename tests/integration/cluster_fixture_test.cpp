@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Tests of ClusterProcess against real cluster nodes: it forms an ok cluster, keys live on the
 // node that owns their slot, a killed primary's replica takes over, and a slot migration answers
 // ASK during the move and MOVED after it. The cluster client tests trust these promises.

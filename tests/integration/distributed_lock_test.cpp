@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // DistributedLock against a real server and a real cluster: exclusivity under contention,
 // owner-checked release and extend, fencing tokens, expiry, the watchdog, SCRIPT FLUSH, odd keys;
 // and, on a server of their own, client failures.

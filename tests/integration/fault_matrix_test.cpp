@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The fault matrix (issue 10, item 8): each row runs 8 threads of mixed traffic on a CacheManager
 // while it causes one fault for real, heals it, lets the load run on, and then checks the
 // manager's promises: nothing thrown for availability failures, no stale read after an outage,

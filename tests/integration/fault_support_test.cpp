@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Self-tests of the fault matrix's tooling: the LyingServer tells each lie as documented (over a
 // raw socket, no library code in between), the ReferenceModel tells stale reads from fresh ones
 // in hand-written histories, and the LoadGenerator accounts for a healthy run.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Flight status channel and listener against a real server: delivery into the near-real-time
 // cache entry and its TTL, a listener in another service, a server restart, and malformed
 // messages; plus the JSON wire format.

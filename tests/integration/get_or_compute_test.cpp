@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // get_or_compute: single flight in one process, the rebuild lock across processes, loader errors,
 // negative caching and XFetch early refresh, against a real server.
 #include <gtest/gtest.h>

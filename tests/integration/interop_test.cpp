@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // One Valkey shared with the workshop's Python services: values written exactly as the original
 // Python layer wrote them are read through get<T>, and values written with set<T> are read back
 // by the original's rule (json.loads, else the raw string), run by python3 itself. Nothing is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Leaderboard against a real server and a real cluster: ordering, top N, ranks and scores, the
 // window around a member, pages, the documented tie order, TTL refresh, and unknown members.
 #include <gtest/gtest.h>

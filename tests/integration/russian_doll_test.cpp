@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // RussianDollCache against a real server and a real cluster: the first render builds everything,
 // the second reuses the board, and each of the workshop's four invalidation cases rebuilds
 // exactly the fragments that contain the change while everything else stays cached.

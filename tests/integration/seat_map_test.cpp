@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // SeatMap against a real server and a real cluster: hold, confirm and release; expiry; a seat is
 // never booked twice, not even by 20 racing passengers; the seat lock key does not depend on the
 // passenger; on a cluster a flight-day's keys share one hash tag, so its scripts run there.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Tests of the test support itself against a real server: ServerProcess (with and without TLS),
 // RawClient, FaultProxy, TlsCertificates, tls_ping and wait_until. Every other integration test
 // trusts these, so they prove each promise.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Pub/sub on a dedicated connection: delivery, patterns, unsubscribe, resubscription after a
 // real server restart, and the liveness PING that notices a link that went silent.
 #include <gtest/gtest.h>

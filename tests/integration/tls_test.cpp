@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // TLS against real TLS servers with throwaway certificates: what is refused and why, mutual TLS,
 // the verified name, verification off, certificate rotation without a restart, session
 // resumption, a timed-out reply never read by the next caller, and an ACL user limited to the

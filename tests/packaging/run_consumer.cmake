@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # Installs airport-cache into a temporary prefix, then configures, builds and runs a consumer that
 # only knows find_package(AirportCache). Run by ctest as packaging.find_package_consumer.
 foreach(var SOURCE_DIR CONSUMER_DIR WORK_DIR GENERATOR CXX_COMPILER)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The shared test backends and the key-routing oracle (see backend.hpp).
 #include "support/backend.hpp"
 

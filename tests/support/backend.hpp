@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Backend: the server a parameterized pattern suite runs on, a single server or a local Valkey
 // Cluster, each started once per test binary on first use and shared by the suite's tests, with
 // an oracle that asks the node owning a key. Used with TEST_P / INSTANTIATE_TEST_SUITE_P.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // ClusterProcess: a real local Valkey (or Redis) Cluster for one test: N primaries with R
 // replicas each, every node a ServerProcess, formed through CLUSTER commands, then failed over
 // and resharded on demand so that tests can watch MOVED, ASK and failover happen for real.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 #include "support/fault_proxy.hpp"
 
 #include "support/loopback_socket.hpp"

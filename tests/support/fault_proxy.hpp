@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // FaultProxy: a loopback TCP proxy between a client and a server that can cut, delay, swallow or
 // refuse traffic, so tests can cause network failures for real without root or iptables.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // LoadGenerator: N threads of mixed cache traffic (get, set, del, get_or_compute, mget, exists)
 // on one CacheManager, recording every call's duration, every escaping exception and, through a
 // ReferenceModel, every value read, so a fault test can check the manager's promises.

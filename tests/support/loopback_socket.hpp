@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // What the loopback test servers (FaultProxy, LyingServer) share: a listening socket on
 // 127.0.0.1 with an eventfd to wake their poll() thread, and small fd helpers.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // LyingServer: a loopback TCP server that passes a client's handshake honestly and then answers
 // commands with broken RESP (silence, drips, endless or absurd bulks, garbage, half replies), so
 // tests can check that the library bounds every call even when the server is not a real one.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // RawClient: a tiny blocking admin connection built directly on hiredis, independent of the
 // library under test. Tests use it as an oracle (check values, CLIENT KILL, DEBUG SLEEP, ...).
 #pragma once

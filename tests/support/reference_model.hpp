@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // ReferenceModel: finds stale reads in a concurrent history of cache calls. Every write stores a
 // value stamped with (key, writer, sequence), so a read names the write it saw, and the model
 // checks it against the writes and deletes that finished before the read began.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // app::Flight: a user type with nlohmann to_json/from_json, as a service would cache it. Shared
 // by the tests that store typed values.
 #pragma once

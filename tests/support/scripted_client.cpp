@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 #include "support/scripted_client.hpp"
 
 #include <airport/cache/errors.hpp>

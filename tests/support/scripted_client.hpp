@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // ScriptedClient: a Client in front of a real one that the test drives step by step. A rule
 // matches commands by name (and key) and makes them fail, or holds the calling thread at a gate
 // until the test lets it go: the way to force an exact interleaving of two callers. It stands

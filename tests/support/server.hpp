@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // ServerProcess: a real Valkey (or Redis) server started for one test on a free loopback port
 // in its own temporary directory, and stopped, killed, paused or restarted on demand.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // TlsCertificates: a throwaway PKI for the TLS tests (CAs, server, client, wrong-name and expired
 // certificates), made with the openssl CLI in a temporary directory that dies with the object.
 #pragma once

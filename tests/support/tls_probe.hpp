@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // tls_ping: a minimal TLS client built directly on OpenSSL, independent of the library under
 // test, that proves a TLS server works (or that a handshake fails, and why).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // wait_until: tests wait on a condition with a deadline instead of sleeping a guessed amount,
 // so they are fast when things go well and fail clearly when they do not.
 #pragma once

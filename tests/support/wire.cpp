@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 #include "support/wire.hpp"
 
 namespace airport::cache::testing {

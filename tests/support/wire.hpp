@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Wire: the same test over plaintext and over TLS. A test parameterized on Wire starts its
 // server with on_wire() and connects with config_on_wire(); everything else is shared, so the
 // TLS transport meets every fault the plaintext one does without a copied test.

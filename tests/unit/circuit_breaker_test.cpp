@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Unit tests of circuit_breaker.hpp: every state change, the half-open probe limit (also from
 // concurrent threads), stale permits, the failure-rate window, the listener and validation.
 // Time moves with a ManualClock: no server, no sleeps.

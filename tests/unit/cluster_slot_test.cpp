@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Key slots against the cluster specification's published vectors, and against the server
 // itself in the integration suite (CLUSTER KEYSLOT).
 #include <gtest/gtest.h>

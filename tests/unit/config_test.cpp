@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Unit tests of ValkeyConfig: defaults, every variable and its syntax, URLs, .env files,
 // precedence, validation messages and password redaction. No server needed.
 #include "airport/cache/config.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Unit tests of fallback_cache.hpp: TTL on every read path, CLOCK eviction by entries and bytes,
 // byte accounting, reclamation without a sweep, glob rules, validation and concurrent use. No
 // server and no sleeps: time moves through a ManualClock.

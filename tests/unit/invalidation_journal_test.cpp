@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // InvalidationJournal grouped by cluster slot: a slot owes only its own keys (plus patterns and
 // the namespace sweep, which every slot owes), so a shard that is still down holds up no other.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Unit tests of keys.hpp: escaping, the builder, patterns, digests and the workshop's keys.
 #include "airport/cache/keys.hpp"
 

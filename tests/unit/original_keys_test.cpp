@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Compatibility table of keys.hpp against the original Python workshop's utils.py: for each input,
 // the key the original wrote (measured, see docs/keys_and_ttl.md), written out as a literal.
 // Rows marked "differs" assert our key; docs/keys_and_ttl.md lists each difference and why.

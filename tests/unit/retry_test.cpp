@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Unit tests of retry.hpp: RetryPolicy (backoff, jitter, the idempotency rule, attempts and the
 // deadline) and RetryBudget (ratio, floor, sliding window, exact concurrent counting).
 // Time moves with a ManualClock and the jitter comes from a fixed source: no sleeps.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // codec<T>: strings verbatim, integers as decimal, JSON for types with to_json/from_json, and a
 // user specialization for anything else; and reading what the workshop's Python layer wrote.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 #include "airport/cache/stats.hpp"
 
 #include <gtest/gtest-spi.h>

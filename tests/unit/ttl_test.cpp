@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Unit tests of ttl.hpp: presets, jitter bounds and distribution, determinism, thread safety and
 // the XFetch early-refresh rule.
 #include "airport/cache/ttl.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Exponential backoff with full jitter ("Exponential Backoff and Jitter", AWS Architecture Blog,
 // 2015): delay = uniform(0, min(cap, base * 2^attempt)). Shared by reconnects, retries and locks.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // CircuitBreaker: stops calls to a server that keeps failing, lets a bounded number of probes
 // through after a recovery timeout, and closes again when they succeed.
 #pragma once

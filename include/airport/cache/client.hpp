@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Client: the interface the CacheManager and the patterns talk to. A few virtual primitives
 // (one command, a pipeline, a transaction, a pinned session, health) carry everything; the typed
 // commands below are plain functions on top of them, so a cluster client only has to route.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Clock: the time source of the resilience logic (breaker, retry budget, fallback expiry), so
 // that tests move time by hand instead of sleeping.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // ClusterClient: the Client for a Valkey Cluster. It learns the slot map from any node, sends
 // each command to the primary owning its key's slot, follows MOVED and ASK redirects, retries
 // TRYAGAIN and CLUSTERDOWN within the call's deadline, and splits multi-key commands by slot.

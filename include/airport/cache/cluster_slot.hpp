@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Valkey Cluster key slots: CRC16 (XMODEM) of the key, or of its {hash tag}, modulo 16384. Keys
 // that must live together (a lock and its fencing counter, a flight's seat bitmap and seat
 // locks) share a hash tag: "{flight:UA123}:seats" and "{flight:UA123}:lock:12C".

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // ValkeyConfig: every setting of the library in one plain struct with in-class defaults, plus the
 // functions that fill it from VALKEY_* variables, a .env file or a URL.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // DeadlineScope: the one time limit of an operation, handed down to every step beneath it (pool
 // wait, connect, handshake, write, the whole reply, retries) without widening the Client
 // interface. The CacheManager opens one per call; the client reads what is left of it.

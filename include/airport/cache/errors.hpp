@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The library's exceptions: one base and one subclass per failure category, so callers and the
 // CacheManager's stats can tell "server gone" from "server said no" without parsing messages.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // FallbackCache: the bounded in-memory cache that serves reads and takes writes while Valkey is
 // unavailable. Bounded by entries and by bytes with CLOCK eviction (LRU's usual approximation),
 // TTL honoured on every read, sharded for concurrency.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // HealthStatus: what the client's background health check last saw of the server.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Cache key construction: the original workshop's naming convention (prefix:part:part:name=value)
 // and key shapes, reversible escaping of the bytes that broke it, SCAN patterns with globs, digests
 // for long or parameter-heavy keys, and the workshop's named keys (CacheKeyManager).

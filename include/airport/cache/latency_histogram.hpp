@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // LatencyHistogram: an always-on, lock-free histogram of operation durations (HdrHistogram-style
 // log-linear buckets), cheap enough to time every cache operation. CacheStats keeps one per kind.
 #pragma once

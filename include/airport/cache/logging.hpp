@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // How the library finds its logger without owning the application's logging: an injected
 // logger, else one the application registered as "airport_cache", else a private one that is
 // never registered (spdlog 1.10 throws on a second registration of a name).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // CacheManager: the resilient cache a service talks to. It wraps a Client with a circuit
 // breaker, retries with jitter, an in-memory fallback with an invalidation journal, stats, typed
 // values and stampede-safe get_or_compute. Availability failures never throw out of it.

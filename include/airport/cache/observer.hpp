@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // CommandObserver: the hook every command reports to (operation, duration, outcome), so stats
 // and user metrics plug in without the client knowing them. Nothing is timed when nobody listens.
 #pragma once

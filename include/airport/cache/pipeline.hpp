@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Pipeline: commands queued locally and sent in one round trip, replies returned in order. It
 // keeps the commands already RESP-encoded in one buffer, so queueing allocates almost nothing.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Reply: one server reply as a plain value (nil, integer, string, status, error, array), for the
 // generic command() API, pipelines and scripts. It owns its bytes; no hiredis type leaks out.
 #pragma once

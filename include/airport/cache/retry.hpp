@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Retries of failed cache operations: RetryPolicy decides whether and when to retry one
 // operation (bounded attempts, full-jitter backoff, a deadline, the idempotency rule), and
 // RetryBudget caps retries across all operations to a share of recent traffic.

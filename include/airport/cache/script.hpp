@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Script: a Lua script run by EVALSHA, with the SHA1 computed once. Client::eval falls back to
 // EVAL on NOSCRIPT, so it keeps working after a server restart or SCRIPT FLUSH.
 #pragma once

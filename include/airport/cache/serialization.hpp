@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // codec<T>: the one customization point that turns a cached value into bytes and back, readable
 // by the workshop's Python services too (docs/interop.md). Strings are stored verbatim, integers
 // as decimal (so INCR still works), bools and floating point as JSON, and any type with nlohmann

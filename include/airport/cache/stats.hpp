@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // CacheStats: the CacheManager's always-on counters and per-operation latency histograms, and
 // StatsSnapshot, the plain values users get from cache.stats(), rendered as JSON or Prometheus.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Subscriber: pub/sub on a dedicated connection, with handlers called on its own thread. After a
 // server restart it reconnects with backoff and subscribes to everything again by itself.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Time-to-live policy: the workshop's TTL presets, jittered TTLs (so keys written together do not
 // expire together) and the XFetch early-refresh rule against cache stampedes.
 // See docs/keys_and_ttl.md.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // ValkeyClient: the standalone-server Client. A pool of hiredis-parsed connections, automatic
 // reconnection with backoff, and a background health check. One per service, shared by all threads.
 #pragma once

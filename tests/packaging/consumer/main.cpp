@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Uses the installed package without a server: a config, a key, a TTL, and the version banner.
 #include <airport/cache.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Flight status in near real time: FlightStatusChannel publishes a JSON update and caches it;
 // FlightStatusListener (in any service) hears every flight's channel and keeps its cache
 // entry fresh. Both read the latest status from the cache, and both write it only when it is

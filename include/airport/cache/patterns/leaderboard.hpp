@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Leaderboard: a ranked board of members and points on one sorted set, with a stable,
 // documented order for equal scores, 1-based ranks, pages and "the members around me".
 #pragma once

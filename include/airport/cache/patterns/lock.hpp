@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // DistributedLock: a lease-based mutual-exclusion lock on one key of one Valkey primary (SET NX
 // PX with a random token, owner-checked release and extend in Lua, a fencing token per
 // acquisition, optional watchdog). Used for seat holds and cache-rebuild locks.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // RussianDollCache: nested fragment caching for the airport's daily board. Every fragment's key
 // embeds the versions of everything inside it, so a change misses exactly the fragments that
 // contain it, and rebuilding an outer fragment reuses every inner fragment that is still valid.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // SeatMap: seat holds and confirmed reservations of flights. A bitmap per flight and date records
 // the confirmed seats; a DistributedLock per seat is the temporary hold; one Lua script turns a
 // hold into a reservation, so a seat is never booked twice.
