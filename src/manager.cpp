@@ -113,6 +113,37 @@ struct CacheManager::Impl {
   // The outcome of one guarded call to the server.
   enum class Outcome { Ok, Unavailable, ServerRefused };
 
+  // An Outcome with, when Unavailable, why: every degraded operation is counted under the cause
+  // its guarded call reports. Compares with an Outcome, so call sites read `result == Ok`.
+  struct Guarded {
+    Outcome outcome = Outcome::Ok;
+    DegradedCause cause = DegradedCause::Connection;  // meaningful when Unavailable
+    friend bool operator==(const Guarded& guarded, Outcome outcome) {
+      return guarded.outcome == outcome;
+    }
+  };
+
+  static Guarded unavailable(DegradedCause cause) { return {Outcome::Unavailable, cause}; }
+
+  // The cause of a degradation that ended with a client error of `category`.
+  static DegradedCause cause_of(ErrorCategory category) {
+    switch (category) {
+      case ErrorCategory::Connection:
+        return DegradedCause::Connection;
+      case ErrorCategory::Timeout:
+        return DegradedCause::Timeout;
+      case ErrorCategory::Pool:
+        return DegradedCause::Pool;
+      case ErrorCategory::Config:
+        return DegradedCause::Refused;
+      case ErrorCategory::Reply:
+      case ErrorCategory::Protocol:
+      case ErrorCategory::Serialization:
+        break;
+    }
+    return DegradedCause::Protocol;
+  }
+
   Impl(ValkeyConfig valkey_config, CacheManagerOptions manager_options)
       : config{validated(std::move(valkey_config))},
         options{std::move(manager_options)},
@@ -280,7 +311,7 @@ struct CacheManager::Impl {
   }
 
   template <class Operation>
-  Outcome guarded(Operation&& operation, bool idempotent, std::string_view key) {
+  Guarded guarded(Operation&& operation, bool idempotent, std::string_view key) {
     const std::array<std::string_view, 1> keys{key};
     return guarded(std::forward<Operation>(operation), idempotent,
                    std::span<const std::string_view>{keys});
@@ -290,27 +321,30 @@ struct CacheManager::Impl {
   // shard; none for a keyless call), with retries inside the operation deadline and the retry
   // budget. Never throws for availability failures.
   template <class Operation>
-  Outcome guarded(Operation&& operation, bool idempotent,
+  Guarded guarded(Operation&& operation, bool idempotent,
                   std::span<const std::string_view> keys = {}) {
     CircuitBreaker& breaker = keys.empty() ? this->breaker : breaker_for(keys.front());
     const CircuitBreaker::Permit permit = breaker.try_acquire();
     if (!permit)
-      return Outcome::Unavailable;  // open: no syscall at all
+      return unavailable(DegradedCause::BreakerOpen);  // open: no syscall at all
     const DeadlineScope scope{call_deadline()};
     // Read before the journal: a restart noted by another caller journals its sweep first.
     const std::uint64_t epoch_before = known_epoch.load(std::memory_order_acquire);
     if (!journal.empty()) {
-      switch (recover_for(keys)) {
+      ErrorCategory replay_error = ErrorCategory::Connection;
+      switch (recover_for(keys, replay_error)) {
         case Recovery::Done:
           break;
         case Recovery::Unfinished:
           // Another caller replays, or this call's time went to the replay: serve degraded
           // until Valkey owes nothing. Not the server's fault, so not the breaker's business.
           breaker.record_unanswered(permit);
-          return Outcome::Unavailable;
+          return unavailable(DegradedCause::Recovering);
         case Recovery::Failed:
+          // The replay this call made reached the network and failed: the call's error.
+          stats.record_error(replay_error);
           breaker.record_failure(permit);
-          return Outcome::Unavailable;
+          return unavailable(cause_of(replay_error));
       }
     }
     budget.record_request();
@@ -325,21 +359,26 @@ struct CacheManager::Impl {
           // The answer may come from a restarted server holding older data: not to be trusted
           // until the namespace is swept.
           note_restart();
-          return Outcome::Unavailable;
+          return unavailable(DegradedCause::Recovering);
         }
-        return Outcome::Ok;
+        return {};
       } catch (const RefusedError& error) {
         // Not an outage: the server refuses our credentials or database. Degrade, say so loudly
         // (rate-limited), and keep the breaker from hammering it.
         stats.record_error(ErrorCategory::Config);
         log_limited(spdlog::level::err, "refused", error.what());
         breaker.record_failure(permit);
-        return Outcome::Unavailable;
+        return unavailable(DegradedCause::Refused);
       } catch (const ReplyError& error) {
         breaker.record_success(permit);  // the server answered: it is up
         stats.record_error(ErrorCategory::Reply);
         log_limited(spdlog::level::warn, "reply", error.what());
-        return Outcome::ServerRefused;
+        // Which key the server refused (a WRONGTYPE names none), for debug level only.
+        if (!keys.empty()) {
+          logger->debug("{} (key '{}'{})", error.what(), keys.front(),
+                        keys.size() > 1 ? fmt::format(" and {} more", keys.size() - 1) : "");
+        }
+        return {Outcome::ServerRefused};
       } catch (const Error& error) {
         const auto delay =
             retry.next_delay(attempts, error.category(), idempotent, false, clock.now(), deadline);
@@ -353,7 +392,7 @@ struct CacheManager::Impl {
           } else {
             breaker.record_failure(permit);
           }
-          return Outcome::Unavailable;
+          return unavailable(cause_of(error.category()));
         }
         std::this_thread::sleep_for(*delay);
       }
@@ -424,14 +463,14 @@ struct CacheManager::Impl {
   // What the journal owes before `keys` may be served by Valkey again: on a single server (or
   // for a keyless call) everything; on a cluster only what their slots owe, so a shard that is
   // still down holds up nobody else.
-  Recovery recover_for(std::span<const std::string_view> keys) {
+  Recovery recover_for(std::span<const std::string_view> keys, ErrorCategory& failed_with) {
     if (keys.empty() || !clustered.load(std::memory_order_acquire))
-      return recover({});
+      return recover({}, &failed_with);
     for (const std::string_view key : keys) {
       const std::uint16_t slot = cluster_slot(key);
       if (!journal.owes(slot))
         continue;
-      if (const Recovery result = recover(slot); result != Recovery::Done)
+      if (const Recovery result = recover(slot, &failed_with); result != Recovery::Done)
         return result;
     }
     return Recovery::Done;
@@ -440,8 +479,8 @@ struct CacheManager::Impl {
   // Replays the journal (what `slot` owes, when given) to Valkey within the current deadline,
   // one batch at a time, and drops the fallback's entries once Valkey owes nothing: Valkey is
   // the source of truth again. One caller replays; the others do not wait for it (they are
-  // served degraded meanwhile).
-  Recovery recover(std::optional<std::uint16_t> slot) {
+  // served degraded meanwhile). On Failed, `failed_with` (when given) gets the error's category.
+  Recovery recover(std::optional<std::uint16_t> slot, ErrorCategory* failed_with = nullptr) {
     std::unique_lock replay_lock{recovery_mutex, std::try_to_lock};
     if (!replay_lock.owns_lock())
       return Recovery::Unfinished;
@@ -472,6 +511,8 @@ struct CacheManager::Impl {
             spdlog::level::warn, "replay",
             fmt::format("journal replay to {} stopped: {}", config.endpoint(), error.what()));
         journal.put_back(std::move(batch));
+        if (failed_with != nullptr)
+          *failed_with = error.category();
         result = Recovery::Failed;
         break;
       }
@@ -565,7 +606,7 @@ struct CacheManager::Impl {
     std::optional<std::string> value;
     const auto outcome = guarded([&](Client& c) { value = c.get(key); }, true, key);
     if (outcome == Outcome::Unavailable) {
-      stats.record_degraded();
+      stats.record_degraded(outcome.cause);
       value = config.fallback.enabled ? fallback.get(key) : std::nullopt;
     } else if (outcome == Outcome::ServerRefused) {
       value.reset();
@@ -576,13 +617,13 @@ struct CacheManager::Impl {
 
   bool write(std::string_view key, std::string_view value, Milliseconds expiry) {
     const auto outcome = guarded([&](Client& c) { c.set(key, value, {.ttl = expiry}); }, true, key);
-    switch (outcome) {
+    switch (outcome.outcome) {
       case Outcome::Ok:
         remember(key, value, expiry);
         stats.record_set();
         return true;
       case Outcome::Unavailable:
-        stats.record_degraded();
+        stats.record_degraded(outcome.cause);
         remember(key, value, expiry);
         // The write never reached Valkey (or we cannot tell), which may still hold an older
         // value: it must forget it before anyone reads there again.
@@ -603,7 +644,7 @@ struct CacheManager::Impl {
     const auto outcome = guarded([&](Client& c) { removed = c.del(key); }, true, key);
     const bool in_fallback = fallback.erase(key);
     if (outcome == Outcome::Unavailable) {
-      stats.record_degraded();
+      stats.record_degraded(outcome.cause);
       journal_key(key);
       removed = in_fallback ? 1 : 0;
     }
@@ -646,7 +687,7 @@ struct CacheManager::Impl {
 CacheManager::CacheManager(ValkeyConfig config, CacheManagerOptions options)
     : impl_{std::make_unique<Impl>(std::move(config), std::move(options))} {
   Impl& impl = *impl_;
-  ClientOptions client_options{.logger = impl.logger};
+  ClientOptions client_options{.logger = impl.logger, .observer = impl.options.observer};
   if (impl.options.health_check_closes_circuit) {
     // Every check, not only changes: the breaker may open after the server already came back.
     // The check only ends the open period; the half-open probes still decide, with their limit.
@@ -664,6 +705,11 @@ CacheManager::CacheManager(std::shared_ptr<Client> client, ValkeyConfig config,
     : impl_{std::make_unique<Impl>(std::move(config), std::move(options))} {
   if (!client)
     throw std::invalid_argument("CacheManager: the client is null");
+  if (impl_->options.observer) {
+    throw std::invalid_argument(
+        "CacheManager: options.observer is set, but a user-supplied client reports only to the "
+        "ClientOptions::observer it was built with");
+  }
   impl_->adopt(std::move(client));
 }
 
@@ -727,7 +773,7 @@ bool CacheManager::exists(std::string_view key) {
   bool found = false;
   const auto outcome = impl.guarded([&](Client& client) { found = client.exists(key); }, true, key);
   if (outcome == Impl::Outcome::Unavailable) {
-    impl.stats.record_degraded();
+    impl.stats.record_degraded(outcome.cause);
     found = impl.config.fallback.enabled && impl.fallback.exists(key);
   }
   impl.timed(Operation::Exists, start);
@@ -742,7 +788,7 @@ std::optional<Milliseconds> CacheManager::ttl(std::string_view key) {
   const auto outcome =
       impl.guarded([&](Client& client) { remaining = client.pttl(key); }, true, key);
   if (outcome == Impl::Outcome::Unavailable) {
-    impl.stats.record_degraded();
+    impl.stats.record_degraded(outcome.cause);
     remaining = impl.config.fallback.enabled ? impl.fallback.ttl(key) : std::nullopt;
   }
   impl.timed(Operation::Ttl, start);
@@ -759,7 +805,7 @@ bool CacheManager::expire(std::string_view key, Milliseconds ttl) {
       impl.guarded([&](Client& client) { existed = client.pexpire(key, ttl); }, true, key);
   const bool in_fallback = impl.fallback.expire(key, ttl);
   if (outcome == Impl::Outcome::Unavailable) {
-    impl.stats.record_degraded();
+    impl.stats.record_degraded(outcome.cause);
     // Replaying an expiry later could keep an old value that was overwritten meanwhile; forgetting
     // the key is always safe for a cache.
     impl.journal_key(key);
@@ -779,7 +825,8 @@ std::vector<std::optional<std::string>> CacheManager::mget(std::span<const std::
   std::vector<std::optional<std::string>> values(keys.size());
   // One MGET per shard, each under its shard's breaker: keys on a shard that is down come from
   // the fallback, the others from Valkey.
-  bool degraded = false;
+  // The cause of the first shard that degraded: one degraded operation, whatever the shards.
+  std::optional<DegradedCause> degraded;
   for (const std::vector<std::size_t>& group : impl.by_shard(keys)) {
     std::vector<std::string_view> group_keys;
     group_keys.reserve(group.size());
@@ -788,7 +835,8 @@ std::vector<std::optional<std::string>> CacheManager::mget(std::span<const std::
     std::vector<std::optional<std::string>> found;
     const auto outcome = impl.guarded([&](Client& client) { found = client.mget(group_keys); },
                                       true, std::span<const std::string_view>{group_keys});
-    degraded = degraded || outcome == Impl::Outcome::Unavailable;
+    if (!degraded && outcome == Impl::Outcome::Unavailable)
+      degraded = outcome.cause;
     for (std::size_t i = 0; i < group.size(); ++i) {
       if (outcome == Impl::Outcome::Ok) {
         values[group[i]] = std::move(found[i]);
@@ -798,7 +846,7 @@ std::vector<std::optional<std::string>> CacheManager::mget(std::span<const std::
     }
   }
   if (degraded)
-    impl.stats.record_degraded();
+    impl.stats.record_degraded(*degraded);
   for (const auto& value : values)
     value ? impl.stats.record_hit() : impl.stats.record_miss();
   impl.timed(Operation::MGet, start);
@@ -820,7 +868,8 @@ bool CacheManager::mset(std::span<const std::pair<std::string_view, std::string_
   for (const auto& item : items)
     keys.push_back(item.first);
   bool all_stored = true;
-  bool degraded = false;
+  // The cause of the first shard that degraded: one degraded operation, whatever the shards.
+  std::optional<DegradedCause> degraded;
   // One pipeline per shard, each under its shard's breaker (one for a single server).
   for (const std::vector<std::size_t>& group : impl.by_shard(keys)) {
     std::vector<std::string_view> group_keys;
@@ -844,7 +893,8 @@ bool CacheManager::mset(std::span<const std::pair<std::string_view, std::string_
         },
         true, std::span<const std::string_view>{group_keys});
     all_stored = all_stored && outcome == Impl::Outcome::Ok;
-    degraded = degraded || outcome == Impl::Outcome::Unavailable;
+    if (!degraded && outcome == Impl::Outcome::Unavailable)
+      degraded = outcome.cause;
     for (std::size_t i = 0; i < group.size(); ++i) {
       const auto& [key, value] = items[group[i]];
       if (outcome == Impl::Outcome::Ok && refused[i]) {
@@ -863,7 +913,7 @@ bool CacheManager::mset(std::span<const std::pair<std::string_view, std::string_
     }
   }
   if (degraded)
-    impl.stats.record_degraded();
+    impl.stats.record_degraded(*degraded);
   impl.timed(Operation::MSet, start);
   return all_stored;
 }
@@ -879,7 +929,7 @@ std::size_t CacheManager::invalidate_pattern(std::string_view pattern) {
       impl.guarded([&](Client&) { removed = impl.unlink_matching(pattern); }, true);
   const std::size_t in_fallback = impl.fallback.erase_matching(pattern);
   if (outcome == Impl::Outcome::Unavailable) {
-    impl.stats.record_degraded();
+    impl.stats.record_degraded(outcome.cause);
     impl.journal_pattern(pattern);
     removed = in_fallback;
   }
@@ -894,15 +944,20 @@ void CacheManager::undecodable(std::string_view key, std::string_view bytes, boo
     return;
   impl.stats.record_error(ErrorCategory::Serialization);
   const bool remove = may_delete && impl.options.delete_undecodable;
-  // Neither the bytes nor the type are logged: values may be personal data.
+  // Neither the bytes nor the type are logged: values may be personal data. Nor is the key
+  // above debug level: keys carry flight numbers and passenger ids (docs/security.md).
   if (const auto repeats = impl.undecodable_log.admit(key)) {
     impl.logger->warn(
-        "value of '{}' ({} bytes) does not decode as the requested type: a miss for this "
-        "caller; {}{}",
-        key, bytes.size(),
+        "a value of {} bytes does not decode as the requested type: a miss for this caller; "
+        "{}{}",
+        bytes.size(),
         remove ? "deleted (delete_undecodable)" : "left in place for the programs that can read it",
-        *repeats > 0 ? fmt::format(" ({} more undecodable reads since the last line)", *repeats)
-                     : std::string{});
+        *repeats > 0
+            ? fmt::format(" ({} more undecodable reads of the same key since the last line)",
+                          *repeats)
+            : std::string{});
+    impl.logger->debug("the value of '{}' ({} bytes) does not decode as the requested type", key,
+                       bytes.size());
   }
   if (remove)
     impl.forget(key);
@@ -956,7 +1011,7 @@ std::optional<std::string> CacheManager::compute_bytes(
               pipeline.add("EXISTS", negative_key);
             auto replies = client.execute(pipeline);
             if (replies[0].is_error())
-              throw ReplyError("GET " + key_text + ": " + replies[0].text());
+              throw ReplyError(fmt::format("GET on {}: {}", client.endpoint(), replies[0].text()));
             cached = std::move(replies[0]).as_optional_string();
             std::size_t next = 1;
             if (options.early_refresh_beta > 0.0) {
@@ -969,7 +1024,7 @@ std::optional<std::string> CacheManager::compute_bytes(
           },
           true, std::span<const std::string_view>{touched}.first(negative_caching ? 2 : 1));
       if (outcome == Impl::Outcome::Unavailable) {
-        impl.stats.record_degraded();
+        impl.stats.record_degraded(outcome.cause);
         cached = impl.config.fallback.enabled ? impl.fallback.get(key) : std::nullopt;
         cached_not_found =
             negative_caching && impl.config.fallback.enabled && impl.fallback.exists(negative_key);

@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "airport/cache/version.hpp"
+
 namespace airport::cache {
 namespace {
 
@@ -18,11 +20,24 @@ constexpr std::array<ErrorCategory, 6> kCountedCategories = {
     ErrorCategory::Connection, ErrorCategory::Timeout,  ErrorCategory::Pool,
     ErrorCategory::Reply,      ErrorCategory::Protocol, ErrorCategory::Serialization};
 
+constexpr std::array<DegradedCause, kDegradedCauseCount> kDegradedCauses = {
+    DegradedCause::BreakerOpen, DegradedCause::Connection, DegradedCause::Timeout,
+    DegradedCause::Pool,        DegradedCause::Protocol,   DegradedCause::Refused,
+    DegradedCause::Recovering};
+
 constexpr std::array<CircuitState, 3> kCircuitStates = {CircuitState::Closed, CircuitState::Open,
                                                         CircuitState::HalfOpen};
 
 [[nodiscard]] double ratio(std::uint64_t part, std::uint64_t whole) noexcept {
   return whole == 0 ? 0.0 : static_cast<double>(part) / static_cast<double>(whole);
+}
+
+// The system clock, not the stats' Clock: a start time is for people and dashboards, and a
+// ManualClock in tests has no epoch.
+[[nodiscard]] std::int64_t unix_now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 [[nodiscard]] double to_microseconds(std::chrono::nanoseconds duration) noexcept {
@@ -72,8 +87,9 @@ constexpr std::string_view kPrefix = "airport_cache_";
   return fmt::format("{}", value);
 }
 
-[[nodiscard]] std::string format_number(std::uint64_t value) {
-  return fmt::format("{}", value);
+// Counts go out as doubles, as Prometheus stores them: exact up to 2^53.
+[[nodiscard]] double as_double(std::uint64_t value) noexcept {
+  return static_cast<double>(value);
 }
 
 // An le bound as a plain decimal number of seconds: 10 µs is "0.00001", 2.5 s is "2.5".
@@ -105,57 +121,72 @@ constexpr std::string_view kPrefix = "airport_cache_";
   return out;
 }
 
-using Label = std::pair<std::string_view, std::string_view>;
-
-class PrometheusWriter {
+// Builds the families in order; each counter or gauge helper adds a one-sample family.
+class FamilyList {
  public:
-  // Starts a family: its one HELP and one TYPE line. Its samples must follow before the next.
-  void family(std::string_view name, std::string_view type, std::string_view help) {
-    out_ += fmt::format("# HELP {}{} {}\n# TYPE {}{} {}\n", kPrefix, name, escape_help(help),
-                        kPrefix, name, type);
+  MetricFamily& family(std::string_view name, MetricFamily::Type type, std::string_view help) {
+    families_.push_back(
+        {.name = fmt::format("{}{}", kPrefix, name), .help = std::string{help}, .type = type});
+    return families_.back();
   }
 
-  void sample(std::string_view name, std::initializer_list<Label> labels,
-              const std::string& value) {
-    out_ += kPrefix;
-    out_ += name;
-    if (labels.size() != 0) {
-      out_ += '{';
-      bool first = true;
-      for (const auto& [label, label_value] : labels) {
-        if (!first) {
-          out_ += ',';
-        }
-        first = false;
-        out_ += label;
-        out_ += "=\"";
-        out_ += detail::escape_prometheus_label_value(label_value);
-        out_ += '"';
-      }
-      out_ += '}';
-    }
-    out_ += ' ';
-    out_ += value;
-    out_ += '\n';
+  void counter(std::string_view name, std::string_view help, std::uint64_t value) {
+    family(name, MetricFamily::Type::Counter, help).samples.push_back({.value = as_double(value)});
   }
 
-  template <class Number>
-  void counter(std::string_view name, std::string_view help, Number value) {
-    family(name, "counter", help);
-    sample(name, {}, format_number(value));
+  void gauge(std::string_view name, std::string_view help, double value) {
+    family(name, MetricFamily::Type::Gauge, help).samples.push_back({.value = value});
   }
 
-  template <class Number>
-  void gauge(std::string_view name, std::string_view help, Number value) {
-    family(name, "gauge", help);
-    sample(name, {}, format_number(value));
-  }
-
-  [[nodiscard]] std::string take() { return std::move(out_); }
+  [[nodiscard]] std::vector<MetricFamily> take() { return std::move(families_); }
 
  private:
-  std::string out_;
+  std::vector<MetricFamily> families_;
 };
+
+[[nodiscard]] std::string_view type_name(MetricFamily::Type type) {
+  switch (type) {
+    case MetricFamily::Type::Counter:
+      return "counter";
+    case MetricFamily::Type::Gauge:
+      return "gauge";
+    case MetricFamily::Type::Histogram:
+      return "histogram";
+  }
+  return "untyped";
+}
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+void append_sample(std::string& out, std::string_view name, const Labels& labels,
+                   const std::pair<std::string_view, std::string>* extra,
+                   const std::string& value) {
+  out += name;
+  if (!labels.empty() || extra != nullptr) {
+    out += '{';
+    bool first = true;
+    const auto label = [&](std::string_view label_name, std::string_view label_value) {
+      if (!first) {
+        out += ',';
+      }
+      first = false;
+      out += label_name;
+      out += "=\"";
+      out += detail::escape_prometheus_label_value(label_value);
+      out += '"';
+    };
+    for (const auto& [label_name, label_value] : labels) {
+      label(label_name, label_value);
+    }
+    if (extra != nullptr) {
+      label(extra->first, extra->second);
+    }
+    out += '}';
+  }
+  out += ' ';
+  out += value;
+  out += '\n';
+}
 
 }  // namespace
 
@@ -185,6 +216,7 @@ std::string escape_prometheus_label_value(std::string_view value) {
 CacheStats::CacheStats(const Clock& clock)
     : clock_(&clock),
       started_(clock.now().time_since_epoch().count()),
+      started_unix_ns_(unix_now_ns()),
       latency_(std::make_unique<std::array<LatencyHistogram, kOperationCount>>()) {}
 
 CacheStats::~CacheStats() = default;
@@ -204,7 +236,18 @@ StatsSnapshot CacheStats::snapshot() const {
   snapshot.errors.reply = error_count(ErrorCategory::Reply);
   snapshot.errors.protocol = error_count(ErrorCategory::Protocol);
   snapshot.errors.serialization = error_count(ErrorCategory::Serialization);
-  snapshot.degraded_operations = degraded_.load(std::memory_order_relaxed);
+  const auto degraded_count = [this](DegradedCause cause) {
+    return degraded_[static_cast<std::size_t>(cause)].load(std::memory_order_relaxed);
+  };
+  snapshot.degraded.breaker_open = degraded_count(DegradedCause::BreakerOpen);
+  snapshot.degraded.connection = degraded_count(DegradedCause::Connection);
+  snapshot.degraded.timeout = degraded_count(DegradedCause::Timeout);
+  snapshot.degraded.pool = degraded_count(DegradedCause::Pool);
+  snapshot.degraded.protocol = degraded_count(DegradedCause::Protocol);
+  snapshot.degraded.refused = degraded_count(DegradedCause::Refused);
+  snapshot.degraded.recovering = degraded_count(DegradedCause::Recovering);
+  // The total is the sum, by construction: no cause can be left out of it.
+  snapshot.degraded_operations = snapshot.degraded.total();
   snapshot.journal.replayed = journal_replayed_.load(std::memory_order_relaxed);
   snapshot.journal.overflows = journal_overflows_.load(std::memory_order_relaxed);
 
@@ -219,6 +262,8 @@ StatsSnapshot CacheStats::snapshot() const {
   const Clock::duration up =
       clock_->now().time_since_epoch() - Clock::duration{started_.load(std::memory_order_relaxed)};
   snapshot.uptime_seconds = up.count() <= 0 ? 0.0 : std::chrono::duration<double>(up).count();
+  snapshot.start_time_seconds =
+      static_cast<double>(started_unix_ns_.load(std::memory_order_relaxed)) / 1e9;
   return snapshot;
 }
 
@@ -230,13 +275,16 @@ void CacheStats::reset() noexcept {
   for (auto& errors : errors_) {
     errors.store(0, std::memory_order_relaxed);
   }
-  degraded_.store(0, std::memory_order_relaxed);
+  for (auto& degraded : degraded_) {
+    degraded.store(0, std::memory_order_relaxed);
+  }
   journal_replayed_.store(0, std::memory_order_relaxed);
   journal_overflows_.store(0, std::memory_order_relaxed);
   for (auto& histogram : *latency_) {
     histogram.reset();
   }
   started_.store(clock_->now().time_since_epoch().count(), std::memory_order_relaxed);
+  started_unix_ns_.store(unix_now_ns(), std::memory_order_relaxed);
 }
 
 // --- StatsSnapshot ---------------------------------------------------------------------------
@@ -245,6 +293,11 @@ nlohmann::json StatsSnapshot::to_json() const {
   auto error_object = nlohmann::json::object();
   for (const auto category : kCountedCategories) {
     error_object[std::string{to_string(category)}] = errors.count(category);
+  }
+
+  auto degraded_object = nlohmann::json::object();
+  for (const auto cause : kDegradedCauses) {
+    degraded_object[std::string{to_string(cause)}] = degraded.count(cause);
   }
 
   auto latency_object = nlohmann::json::object();
@@ -267,6 +320,7 @@ nlohmann::json StatsSnapshot::to_json() const {
       {"errors", std::move(error_object)},
       {"error_ratio", error_ratio},
       {"degraded_operations", degraded_operations},
+      {"degraded", std::move(degraded_object)},
       {"fallback",
        {{"enabled", fallback.enabled},
         {"hits", fallback.hits},
@@ -291,6 +345,8 @@ nlohmann::json StatsSnapshot::to_json() const {
         {"overflows", journal.overflows}}},
       {"latency", std::move(latency_object)},
       {"uptime_seconds", uptime_seconds},
+      {"start_time_seconds", start_time_seconds},
+      {"build", {{"version", AIRPORT_CACHE_VERSION}, {"hiredis", AIRPORT_CACHE_HIREDIS_VERSION}}},
   };
   if (!nodes.empty()) {
     auto node_array = nlohmann::json::array();
@@ -314,27 +370,39 @@ void to_json(nlohmann::json& json, const StatsSnapshot& snapshot) {
   json = snapshot.to_json();
 }
 
-std::string StatsSnapshot::to_prometheus() const {
-  PrometheusWriter out;
+std::vector<MetricFamily> StatsSnapshot::metric_families() const {
+  using Type = MetricFamily::Type;
+  FamilyList out;
 
   out.counter("hits_total", "Gets that found a value.", hits);
   out.counter("misses_total", "Gets that found no value.", misses);
   out.counter("sets_total", "Values written.", sets);
   out.counter("deletes_total", "Keys deleted.", deletes);
-  out.family("errors_total", "counter", "Failed operations by error category.");
+  auto& error_family = out.family(
+      "errors_total", Type::Counter,
+      "Failed operations by the error that ended them; breaker refusals are not errors.");
   for (const auto category : kCountedCategories) {
-    out.sample("errors_total", {{"category", to_string(category)}},
-               format_number(errors.count(category)));
+    error_family.samples.push_back({.labels = {{"category", std::string{to_string(category)}}},
+                                    .value = as_double(errors.count(category))});
   }
-  out.counter("degraded_operations_total",
-              "Operations served degraded, while Valkey was unavailable or the breaker open.",
-              degraded_operations);
-  out.gauge("hit_ratio", "Hits over gets since start or reset; 0 before the first get.", hit_ratio);
-  out.gauge("error_ratio", "Errors over operations since start or reset.", error_ratio);
-  out.gauge("uptime_seconds", "Seconds since the stats were created or reset.", uptime_seconds);
+  auto& degraded_family =
+      out.family("degraded_operations_total", Type::Counter,
+                 "Operations served degraded, by cause; the causes sum to the total.");
+  for (const auto cause : kDegradedCauses) {
+    degraded_family.samples.push_back({.labels = {{"cause", std::string{to_string(cause)}}},
+                                       .value = as_double(degraded.count(cause))});
+  }
+  out.family("build_info", Type::Gauge,
+             "Always 1; the labels name the library version and the hiredis it was built with.")
+      .samples.push_back({.labels = {{"version", AIRPORT_CACHE_VERSION},
+                                     {"hiredis", AIRPORT_CACHE_HIREDIS_VERSION}},
+                          .value = 1.0});
+  out.gauge("start_time_seconds",
+            "When the stats were created or last reset, in seconds since the Unix epoch.",
+            start_time_seconds);
 
   out.gauge("fallback_enabled", "1 when the in-memory fallback cache is enabled.",
-            std::uint64_t{fallback.enabled ? 1U : 0U});
+            fallback.enabled ? 1.0 : 0.0);
   out.counter("fallback_hits_total", "Fallback cache reads that found a value.", fallback.hits);
   out.counter("fallback_misses_total", "Fallback cache reads that found no value.",
               fallback.misses);
@@ -342,56 +410,83 @@ std::string StatsSnapshot::to_prometheus() const {
               fallback.evictions);
   out.counter("fallback_expirations_total", "Expired fallback entries removed.",
               fallback.expirations);
-  out.gauge("fallback_entries", "Entries held by the fallback cache.",
-            std::uint64_t{fallback.entries});
+  out.gauge("fallback_entries", "Entries held by the fallback cache.", as_double(fallback.entries));
   out.gauge("fallback_bytes", "Bytes charged to the fallback cache's entries.",
-            std::uint64_t{fallback.bytes});
+            as_double(fallback.bytes));
 
-  out.family("circuit_state", "gauge",
-             "Circuit breaker state: 1 for the current state, 0 for the others.");
+  auto& state_family =
+      out.family("circuit_state", Type::Gauge,
+                 "Circuit breaker state: 1 for the current state, 0 for the others.");
   for (const auto state : kCircuitStates) {
-    out.sample("circuit_state", {{"state", to_string(state)}}, state == circuit.state ? "1" : "0");
+    state_family.samples.push_back({.labels = {{"state", std::string{to_string(state)}}},
+                                    .value = state == circuit.state ? 1.0 : 0.0});
   }
   out.gauge("circuit_consecutive_failures",
             "Consecutive availability failures in the current closed period.",
             static_cast<double>(circuit.consecutive_failures));
-  out.family("circuit_transitions_total", "counter",
-             "Circuit breaker transitions, by the state moved to.");
-  out.sample("circuit_transitions_total", {{"to", to_string(CircuitState::Open)}},
-             format_number(circuit.opened));
-  out.sample("circuit_transitions_total", {{"to", to_string(CircuitState::HalfOpen)}},
-             format_number(circuit.half_opened));
-  out.sample("circuit_transitions_total", {{"to", to_string(CircuitState::Closed)}},
-             format_number(circuit.closed));
+  auto& transition_family = out.family("circuit_transitions_total", Type::Counter,
+                                       "Circuit breaker transitions, by the state moved to.");
+  for (const auto& [state, count] : {std::pair{CircuitState::Open, circuit.opened},
+                                     std::pair{CircuitState::HalfOpen, circuit.half_opened},
+                                     std::pair{CircuitState::Closed, circuit.closed}}) {
+    transition_family.samples.push_back(
+        {.labels = {{"to", std::string{to_string(state)}}}, .value = as_double(count)});
+  }
   out.counter("circuit_rejected_total", "Calls the breaker refused without a network call.",
               circuit.rejected);
 
   out.gauge("journal_pending", "Invalidations waiting to be replayed against Valkey.",
-            std::uint64_t{journal.pending});
+            as_double(journal.pending));
   out.counter("journal_replayed_total", "Journaled invalidations replayed against Valkey.",
               journal.replayed);
   out.counter("journal_overflows_total",
               "Invalidations that could not be journaled because the journal was full.",
               journal.overflows);
 
-  constexpr std::string_view histogram = "operation_duration_seconds";
-  out.family(histogram, "histogram", "Duration of cache operations, by operation.");
-  const std::string bucket_name = fmt::format("{}_bucket", histogram);
-  const std::string sum_name = fmt::format("{}_sum", histogram);
-  const std::string count_name = fmt::format("{}_count", histogram);
+  auto& histogram = out.family("operation_duration_seconds", Type::Histogram,
+                               "Duration of cache operations, by operation.");
   for (std::size_t i = 0; i < kOperationCount; ++i) {
-    const auto operation = to_string(static_cast<Operation>(i));
     const auto& entry = latency[i];
+    MetricFamily::Sample sample{
+        .labels = {{"operation", std::string{to_string(static_cast<Operation>(i))}}},
+        .sum = entry.sum_seconds,
+        .count = entry.count};
+    sample.buckets.reserve(kOperationDurationBounds.size());
     for (std::size_t b = 0; b < kOperationDurationBounds.size(); ++b) {
-      const auto le = format_seconds(kOperationDurationBounds[b]);
-      out.sample(bucket_name, {{"operation", operation}, {"le", le}},
-                 format_number(entry.cumulative_buckets[b]));
+      sample.buckets.push_back({kOperationDurationBounds[b], entry.cumulative_buckets[b]});
     }
-    out.sample(bucket_name, {{"operation", operation}, {"le", "+Inf"}}, format_number(entry.count));
-    out.sample(sum_name, {{"operation", operation}}, format_number(entry.sum_seconds));
-    out.sample(count_name, {{"operation", operation}}, format_number(entry.count));
+    histogram.samples.push_back(std::move(sample));
   }
   return out.take();
+}
+
+std::string StatsSnapshot::to_prometheus() const {
+  std::string out;
+  for (const MetricFamily& family : metric_families()) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", family.name, escape_help(family.help),
+                       family.name, type_name(family.type));
+    if (family.type != MetricFamily::Type::Histogram) {
+      for (const auto& sample : family.samples) {
+        append_sample(out, family.name, sample.labels, nullptr, format_number(sample.value));
+      }
+      continue;
+    }
+    const std::string bucket_name = family.name + "_bucket";
+    const std::string sum_name = family.name + "_sum";
+    const std::string count_name = family.name + "_count";
+    for (const auto& sample : family.samples) {
+      for (const auto& bucket : sample.buckets) {
+        const std::pair<std::string_view, std::string> le{"le", format_seconds(bucket.upper_bound)};
+        append_sample(out, bucket_name, sample.labels, &le,
+                      fmt::format("{}", bucket.cumulative_count));
+      }
+      const std::pair<std::string_view, std::string> inf{"le", "+Inf"};
+      append_sample(out, bucket_name, sample.labels, &inf, fmt::format("{}", sample.count));
+      append_sample(out, sum_name, sample.labels, nullptr, format_number(sample.sum));
+      append_sample(out, count_name, sample.labels, nullptr, fmt::format("{}", sample.count));
+    }
+  }
+  return out;
 }
 
 }  // namespace airport::cache

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
 #include "airport/cache/stats.hpp"
 
+#include "airport/cache/version.hpp"
+
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -154,7 +156,7 @@ StatsSnapshot busy_snapshot(const Clock& clock) {
   stats.record_delete();
   stats.record_error(ErrorCategory::Timeout);
   stats.record_error(ErrorCategory::Connection);
-  stats.record_degraded();
+  stats.record_degraded(DegradedCause::BreakerOpen);
   stats.record_journal_replayed(4);
   stats.record_journal_overflow();
   stats.record_latency(Operation::Get, 120us);
@@ -322,6 +324,50 @@ TEST(CacheStats, UptimeFollowsTheClock) {
   EXPECT_DOUBLE_EQ(stats.snapshot().uptime_seconds, 90.5);
 }
 
+TEST(CacheStats, StartTimeIsTheWallClockAtConstructionAndReset) {
+  ManualClock clock;
+  const auto unix_now = [] {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  const double before = unix_now();
+  CacheStats stats{clock};
+  const double after = unix_now();
+  const double started = stats.snapshot().start_time_seconds;
+  EXPECT_GE(started, before - 1e-6);
+  EXPECT_LE(started, after + 1e-6);
+  clock.advance(1h);  // the injected clock moves the uptime, not the start time
+  EXPECT_EQ(stats.snapshot().start_time_seconds, started);
+  std::this_thread::sleep_for(2ms);
+  const double before_reset = unix_now();
+  stats.reset();
+  EXPECT_GE(stats.snapshot().start_time_seconds, before_reset - 1e-6);
+  EXPECT_GT(stats.snapshot().start_time_seconds, started);
+}
+
+TEST(CacheStats, DegradedOperationsAreTheSumOverTheirCauses) {
+  CacheStats stats;
+  stats.record_degraded(DegradedCause::BreakerOpen);
+  stats.record_degraded(DegradedCause::BreakerOpen);
+  stats.record_degraded(DegradedCause::Timeout);
+  const auto snapshot = stats.snapshot();
+  EXPECT_EQ(snapshot.degraded.breaker_open, 2U);
+  EXPECT_EQ(snapshot.degraded.timeout, 1U);
+  EXPECT_EQ(snapshot.degraded.connection, 0U);
+  EXPECT_EQ(snapshot.degraded_operations, 3U);
+  EXPECT_EQ(snapshot.errors.total(), 0U) << "a degraded operation is not an error by itself";
+}
+
+TEST(DegradedCause, NamesAreStableSnakeCase) {
+  EXPECT_EQ(to_string(DegradedCause::BreakerOpen), "breaker_open");
+  EXPECT_EQ(to_string(DegradedCause::Connection), "connection");
+  EXPECT_EQ(to_string(DegradedCause::Timeout), "timeout");
+  EXPECT_EQ(to_string(DegradedCause::Pool), "pool");
+  EXPECT_EQ(to_string(DegradedCause::Protocol), "protocol");
+  EXPECT_EQ(to_string(DegradedCause::Refused), "refused");
+  EXPECT_EQ(to_string(DegradedCause::Recovering), "recovering");
+}
+
 TEST(CacheStats, ResetZeroesEveryCounterAndRestartsTheUptime) {
   ManualClock clock;
   CacheStats stats{clock};
@@ -330,7 +376,7 @@ TEST(CacheStats, ResetZeroesEveryCounterAndRestartsTheUptime) {
   stats.record_set();
   stats.record_delete();
   stats.record_error(ErrorCategory::Pool);
-  stats.record_degraded();
+  stats.record_degraded(DegradedCause::Pool);
   stats.record_journal_replayed(2);
   stats.record_journal_overflow();
   stats.record_latency(Operation::MGet, 1ms);
@@ -344,6 +390,7 @@ TEST(CacheStats, ResetZeroesEveryCounterAndRestartsTheUptime) {
   EXPECT_EQ(snapshot.deletes, 0U);
   EXPECT_EQ(snapshot.errors.total(), 0U);
   EXPECT_EQ(snapshot.degraded_operations, 0U);
+  EXPECT_EQ(snapshot.degraded, DegradedCounts{});
   EXPECT_EQ(snapshot.journal.replayed, 0U);
   EXPECT_EQ(snapshot.journal.overflows, 0U);
   EXPECT_EQ(snapshot.operations, 0U);
@@ -400,10 +447,22 @@ TEST(StatsSnapshot, ToJsonHasExactlyTheDocumentedTopLevelKeys) {
   for (const auto& [key, value] : json.items()) {
     keys.insert(key);
   }
-  const std::set<std::string> expected = {
-      "hits",    "misses",      "hit_ratio",           "sets",     "deletes",
-      "errors",  "error_ratio", "degraded_operations", "fallback", "circuit",
-      "journal", "latency",     "uptime_seconds"};
+  const std::set<std::string> expected = {"hits",
+                                          "misses",
+                                          "hit_ratio",
+                                          "sets",
+                                          "deletes",
+                                          "errors",
+                                          "error_ratio",
+                                          "degraded_operations",
+                                          "degraded",
+                                          "fallback",
+                                          "circuit",
+                                          "journal",
+                                          "latency",
+                                          "uptime_seconds",
+                                          "start_time_seconds",
+                                          "build"};
   EXPECT_EQ(keys, expected);
   // The same keys for an empty snapshot.
   keys.clear();
@@ -437,6 +496,10 @@ TEST(StatsSnapshot, ToJsonCarriesTheCountsAndSubObjects) {
   EXPECT_EQ(json.at("errors").at("connection"), 1);
   EXPECT_DOUBLE_EQ(json.at("error_ratio").get<double>(), 2.0 / 5.0);
   EXPECT_EQ(json.at("degraded_operations"), 1);
+  EXPECT_EQ(json.at("degraded").at("breaker_open"), 1);
+  EXPECT_EQ(json.at("degraded").at("connection"), 0);
+  EXPECT_EQ(json.at("build").at("version"), AIRPORT_CACHE_VERSION);
+  EXPECT_EQ(json.at("build").at("hiredis"), AIRPORT_CACHE_HIREDIS_VERSION);
   EXPECT_EQ(json.at("fallback").at("enabled"), true);
   EXPECT_EQ(json.at("fallback").at("entries"), 7);
   EXPECT_EQ(json.at("fallback").at("max_bytes"), 1 << 20);
@@ -528,7 +591,9 @@ TEST(StatsSnapshot, TheFormatCheckerItselfRejectsBrokenExpositions) {
 
 TEST(StatsSnapshot, ToPrometheusOfAnEmptySnapshotIsWellFormedToo) {
   const auto samples = parse_exposition(StatsSnapshot{}.to_prometheus());
-  EXPECT_EQ(value_of(samples, "airport_cache_hit_ratio"), 0.0);
+  EXPECT_EQ(value_of(samples, "airport_cache_hits_total"), 0.0);
+  EXPECT_EQ(value_of(samples, "airport_cache_degraded_operations_total", {{"cause", "timeout"}}),
+            0.0);
 }
 
 TEST(StatsSnapshot, ToPrometheusReportsEveryCounterAndGauge) {
@@ -540,7 +605,10 @@ TEST(StatsSnapshot, ToPrometheusReportsEveryCounterAndGauge) {
   EXPECT_EQ(value_of(samples, "airport_cache_deletes_total"), 1.0);
   EXPECT_EQ(value_of(samples, "airport_cache_errors_total", {{"category", "timeout"}}), 1.0);
   EXPECT_EQ(value_of(samples, "airport_cache_errors_total", {{"category", "serialization"}}), 0.0);
-  EXPECT_EQ(value_of(samples, "airport_cache_degraded_operations_total"), 1.0);
+  EXPECT_EQ(
+      value_of(samples, "airport_cache_degraded_operations_total", {{"cause", "breaker_open"}}),
+      1.0);
+  EXPECT_EQ(value_of(samples, "airport_cache_circuit_rejected_total"), 12.0);
   EXPECT_EQ(value_of(samples, "airport_cache_fallback_hits_total"), 5.0);
   EXPECT_EQ(value_of(samples, "airport_cache_fallback_misses_total"), 6.0);
   EXPECT_EQ(value_of(samples, "airport_cache_fallback_evictions_total"), 9.0);
@@ -553,9 +621,92 @@ TEST(StatsSnapshot, ToPrometheusReportsEveryCounterAndGauge) {
   EXPECT_EQ(value_of(samples, "airport_cache_journal_replayed_total"), 4.0);
   EXPECT_EQ(value_of(samples, "airport_cache_journal_overflows_total"), 1.0);
   EXPECT_EQ(value_of(samples, "airport_cache_journal_pending"), 3.0);
-  EXPECT_DOUBLE_EQ(value_of(samples, "airport_cache_hit_ratio"), 0.75);
-  EXPECT_DOUBLE_EQ(value_of(samples, "airport_cache_error_ratio"), 0.4);
-  EXPECT_GE(value_of(samples, "airport_cache_uptime_seconds"), 0.0);
+  EXPECT_EQ(value_of(samples, "airport_cache_circuit_consecutive_failures"), 0.0);
+  EXPECT_EQ(value_of(samples, "airport_cache_fallback_enabled"), 1.0);
+  EXPECT_GT(value_of(samples, "airport_cache_start_time_seconds"), 1.6e9);  // after 2020
+}
+
+TEST(StatsSnapshot, ToPrometheusHasABuildInfoGaugeOfOne) {
+  const auto text = StatsSnapshot{}.to_prometheus();
+  const auto samples = parse_exposition(text);
+  EXPECT_EQ(
+      value_of(samples, "airport_cache_build_info",
+               {{"version", AIRPORT_CACHE_VERSION}, {"hiredis", AIRPORT_CACHE_HIREDIS_VERSION}}),
+      1.0);
+  EXPECT_NE(text.find("# TYPE airport_cache_build_info gauge\n"), std::string::npos);
+  EXPECT_FALSE(std::string{AIRPORT_CACHE_VERSION}.empty());
+  EXPECT_FALSE(std::string{AIRPORT_CACHE_HIREDIS_VERSION}.empty());
+}
+
+TEST(StatsSnapshot, ToPrometheusLeavesRatiosAndUptimeToPromql) {
+  ManualClock clock;
+  const auto text = busy_snapshot(clock).to_prometheus();
+  for (const auto* family :
+       {"airport_cache_hit_ratio", "airport_cache_error_ratio", "airport_cache_uptime_seconds"}) {
+    EXPECT_EQ(text.find(family), std::string::npos) << family;
+  }
+}
+
+TEST(StatsSnapshot, ToPrometheusDegradedCausesAreAllListedAndSumToTheTotal) {
+  CacheStats stats;
+  const std::vector<std::pair<DegradedCause, int>> script = {
+      {DegradedCause::BreakerOpen, 5}, {DegradedCause::Connection, 1}, {DegradedCause::Timeout, 2},
+      {DegradedCause::Pool, 3},        {DegradedCause::Protocol, 4},   {DegradedCause::Refused, 6},
+      {DegradedCause::Recovering, 7}};
+  for (const auto& [cause, times] : script) {
+    for (int i = 0; i < times; ++i) {
+      stats.record_degraded(cause);
+    }
+  }
+  const auto snapshot = stats.snapshot();
+  EXPECT_EQ(snapshot.degraded_operations, 28U);
+  EXPECT_EQ(snapshot.degraded.total(), 28U);
+  const auto samples = parse_exposition(snapshot.to_prometheus());
+  double sum = 0.0;
+  std::set<std::string> causes;
+  for (const auto& sample : samples) {
+    if (sample.name == "airport_cache_degraded_operations_total") {
+      ASSERT_EQ(sample.labels.size(), 1U);
+      causes.insert(sample.labels.at("cause"));
+      sum += sample.value;
+    }
+  }
+  EXPECT_EQ(sum, 28.0);
+  EXPECT_EQ(causes, (std::set<std::string>{"breaker_open", "connection", "timeout", "pool",
+                                           "protocol", "refused", "recovering"}));
+  for (const auto& [cause, times] : script) {
+    EXPECT_EQ(snapshot.degraded.count(cause), static_cast<std::uint64_t>(times))
+        << to_string(cause);
+    EXPECT_EQ(value_of(samples, "airport_cache_degraded_operations_total",
+                       {{"cause", std::string{to_string(cause)}}}),
+              static_cast<double>(times));
+    EXPECT_EQ(snapshot.to_json().at("degraded").at(std::string{to_string(cause)}), times);
+  }
+}
+
+TEST(StatsSnapshot, ToPrometheusPrintsExactlyTheMetricFamilies) {
+  ManualClock clock;
+  const auto snapshot = busy_snapshot(clock);
+  const auto text = snapshot.to_prometheus();
+  std::string expected_types;
+  for (const auto& family : snapshot.metric_families()) {
+    const char* type = family.type == MetricFamily::Type::Counter ? "counter"
+                       : family.type == MetricFamily::Type::Gauge ? "gauge"
+                                                                  : "histogram";
+    expected_types += "# TYPE " + family.name + " " + type + "\n";
+    EXPECT_TRUE(family.name.starts_with("airport_cache_")) << family.name;
+    EXPECT_EQ(family.type == MetricFamily::Type::Counter, family.name.ends_with("_total"))
+        << family.name;
+    EXPECT_FALSE(family.samples.empty()) << family.name;
+  }
+  std::string types;
+  std::istringstream lines{text};
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("# TYPE ")) {
+      types += line + "\n";
+    }
+  }
+  EXPECT_EQ(types, expected_types);
 }
 
 TEST(StatsSnapshot, ToPrometheusCircuitStateIsOneForTheCurrentStateOnly) {

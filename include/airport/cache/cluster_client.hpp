@@ -55,6 +55,11 @@ struct ClusterNodeStatus {
 /// (connection or timeout; the replica gets half the call's time), and passes that replica by
 /// for a second. Writes, scripts, transactions and sessions always go to the primary.
 ///
+/// Observer: options.observer is handed to every node's ValkeyClient, so it reports each command
+/// as sent to a node: a command split by slot once per node pipeline, a redirected one once per
+/// node tried, and the slot-map queries (CLUSTER SHARDS or SLOTS) too. It is never called under
+/// a lock that nodes(), health() or shard_of() take.
+///
 /// Topology: CLUSTER SHARDS where the server has it (Valkey, Redis >= 7.0), which lists every
 /// replica with its health; else CLUSTER SLOTS, asked from then on.
 class ClusterClient final : public Client {

@@ -25,6 +25,7 @@
 #include "airport/cache/config.hpp"
 #include "airport/cache/health.hpp"
 #include "airport/cache/keys.hpp"
+#include "airport/cache/observer.hpp"
 #include "airport/cache/retry.hpp"
 #include "airport/cache/serialization.hpp"
 #include "airport/cache/stats.hpp"
@@ -37,7 +38,10 @@ namespace airport::cache {
 /// programming error (std::invalid_argument when used).
 class Ttl {
  public:
+  /// The preset's duration (ttl_of()), jittered; implicit so that a preset can be passed as is.
   Ttl(TTLPreset preset) noexcept : base_{ttl_of(preset)} {}  // NOLINT: implicit by design
+  /// Any duration, jittered. Beyond `longest` it saturates there, so hours::max() means
+  /// "never" instead of overflowing.
   template <class Rep, class Period>
   Ttl(std::chrono::duration<Rep, Period> duration) noexcept  // NOLINT: implicit by design
       : base_{saturated(duration)} {}
@@ -48,9 +52,12 @@ class Ttl {
     ttl.jitter_ = false;
     return ttl;
   }
+  /// The preset's duration with no jitter.
   [[nodiscard]] static Ttl exact(TTLPreset preset) noexcept { return exact(ttl_of(preset)); }
 
+  /// The duration before jitter, in whole milliseconds (truncated), saturated at `longest`.
   [[nodiscard]] std::chrono::milliseconds base() const noexcept { return base_; }
+  /// Whether the manager's TTLCalculator spreads it; false only when made with exact().
   [[nodiscard]] bool jittered() const noexcept { return jitter_; }
 
   /// The longest TTL sent to the server, about 73 million years: whatever is longer (up to
@@ -112,14 +119,25 @@ enum class HealthLevel { Healthy, Degraded, Unavailable };
 /// What cache.health() reports: healthy (server up, breaker closed), degraded (serving from the
 /// fallback, or catching up on the journal), unavailable (server down and no fallback).
 struct CacheHealth {
+  /// The summary: healthy only when the breaker is closed, nothing is journaled, the server is
+  /// not known to be down and does not refuse the client; else degraded with a fallback,
+  /// unavailable without one.
   HealthLevel level = HealthLevel::Healthy;
+  /// The breaker's state (see CacheManager::circuit_state()).
   CircuitState circuit = CircuitState::Closed;
+  /// What the client's last background health check saw of the server.
   HealthStatus server;
+  /// Invalidations journaled during an outage and not yet replayed to Valkey; the manager
+  /// stays degraded until they are.
   std::size_t journal_pending = 0;
+  /// Whether an in-memory fallback serves reads while Valkey is unavailable (config.fallback).
   bool fallback_enabled = true;
   /// On a cluster, every node with its shard's breaker (see StatsSnapshot::nodes); `circuit` is
   /// then the worst of them.
   std::vector<StatsSnapshot::Node> nodes;
+  /// For a health endpoint: `status` (to_string(level)), `circuit`, the server's fields
+  /// (server_up, server, server_version, role, round_trip_us, last_error, refusal, pool_open,
+  /// pool_idle), journal_pending, fallback_enabled, and `nodes` on a cluster.
   [[nodiscard]] nlohmann::json to_json() const;
 };
 
@@ -144,6 +162,19 @@ struct CacheManagerOptions {
   CircuitBreakerRateOptions circuit_rate{};
   /// Retry budget: retries at most ~20% of recent traffic plus a small floor per second.
   RetryBudgetOptions retry_budget{};
+  /// Called after every command the manager's own client sends, with the command name
+  /// (argv[0], "PIPELINE" for a pipeline), its duration and, when it failed, the error category
+  /// (an error reply is ErrorCategory::Reply). Handed to the ValkeyClient, or on a cluster to
+  /// every node's ValkeyClient (so a redirected command reports once per node it was sent to, and
+  /// the slot-map queries report too). Calls the breaker refused send nothing and report
+  /// nothing: they are in stats().degraded.breaker_open. Runs on the thread that made the call,
+  /// after the command's connection is back in the pool, and never while the manager holds a
+  /// lock that stats(), health() or circuit_state() take, so it may call them; it must not
+  /// throw, should be cheap (it adds to every call's latency), and should not call the
+  /// manager's cache operations (they would nest inside the one being reported). Ignored by the
+  /// constructor that takes a user-supplied Client: give that client its own
+  /// ClientOptions::observer. Default none (no timing cost).
+  CommandObserver observer;
   /// Called once per breaker transition, after it is logged and counted.
   std::function<void(CircuitState from, CircuitState to)> on_circuit_change;
   /// Let the client's background PING end an open period early when the server answers again.
@@ -181,6 +212,9 @@ class CacheManager {
   explicit CacheManager(ValkeyConfig config, CacheManagerOptions options = {});
   /// Wraps an existing client (a cluster client, or one shared with other code). Without an
   /// owned ValkeyClient the health check cannot close the breaker early; probes still do.
+  /// options.observer is not used: the client was built with its own ClientOptions::observer
+  /// (or none), and the manager cannot add one to it; std::invalid_argument when it is set, so
+  /// that it is not silently ignored.
   CacheManager(std::shared_ptr<Client> client, ValkeyConfig config,
                CacheManagerOptions options = {});
   ~CacheManager();
@@ -196,6 +230,8 @@ class CacheManager {
   bool set(std::string_view key, std::string_view value, Ttl ttl);
   /// Removes the key. Returns whether it existed (in the fallback, while degraded).
   bool del(std::string_view key);
+  /// Whether the key exists, without fetching its value. While Valkey is unavailable: whether
+  /// the fallback holds it.
   [[nodiscard]] bool exists(std::string_view key);
   /// Remaining time to live; nullopt when missing; -1 ms when the key has no expiry.
   [[nodiscard]] std::optional<std::chrono::milliseconds> ttl(std::string_view key);
@@ -245,6 +281,8 @@ class CacheManager {
     return value ? std::move(*value) : std::string{default_value};
   }
 
+  /// Stores codec<T>'s bytes for the value (the same bytes the Python services write), as the
+  /// bytes overload does; returns what it returns.
   template <class T>
   requires(!std::convertible_to<const T&, std::string_view> &&
            Cacheable<T>) bool set(std::string_view key, const T& value, Ttl ttl) {
@@ -299,6 +337,8 @@ class CacheManager {
   [[nodiscard]] StatsSnapshot stats() const;
   /// Zeroes every counter and histogram (for tests and demos).
   void reset_stats();
+  /// The state for a health endpoint. No network call: it reads the client's last background
+  /// check, the breaker and the journal.
   [[nodiscard]] CacheHealth health() const;
   /// The breaker's state; on a cluster, the worst of the shards' breakers (each shard has its
   /// own, so one shard's outage degrades only the keys it serves).
@@ -307,6 +347,7 @@ class CacheManager {
   [[nodiscard]] const CacheKeyManager& keys() const;
   /// The client underneath, for commands the manager does not wrap (the patterns use it).
   [[nodiscard]] Client& client();
+  /// The configuration in use, as validated at construction.
   [[nodiscard]] const ValkeyConfig& config() const;
 
  private:

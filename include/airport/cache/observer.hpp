@@ -15,9 +15,9 @@ namespace airport::cache {
 /// One finished command. `operation` is the command name (argv[0]) and is valid only during the
 /// call. `error` is empty on success; an error reply counts as ErrorCategory::Reply.
 struct CommandEvent {
-  std::string_view operation;
-  std::chrono::nanoseconds duration{0};
-  std::optional<ErrorCategory> error;
+  std::string_view operation;            ///< e.g. "GET"; copy it to keep it past the call
+  std::chrono::nanoseconds duration{0};  ///< the whole call: pool wait and retries included
+  std::optional<ErrorCategory> error;    ///< why it finally failed (after retries)
 };
 
 /// Called on the calling thread after every command; must be cheap and must not throw.
