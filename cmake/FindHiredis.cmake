@@ -7,6 +7,11 @@
 # back to pkg-config. Sets Hiredis_FOUND and Hiredis_VERSION.
 
 if(TARGET hiredis::hiredis)
+  # Found earlier in this scope, or by upstream's own package: keep the version it reported, which
+  # the AirportCache config checks against the one we were built with.
+  if(NOT Hiredis_VERSION AND hiredis_VERSION)
+    set(Hiredis_VERSION "${hiredis_VERSION}")
+  endif()
   set(Hiredis_FOUND TRUE)
   return()
 endif()
