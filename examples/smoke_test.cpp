@@ -2,17 +2,32 @@
 // Runs every example and airport-cache-demo as a user would, against a server this test starts
 // (or, with --local-server or --local-cluster, one the program starts itself), and checks exit
 // codes and results.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <unistd.h>
+#include <airport/cache/version.hpp>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/server.hpp"
@@ -30,8 +45,9 @@ struct Run {
   std::string output;
 };
 
-/// Whether stderr goes into Run::output (interleaved with stdout) or is dropped.
-enum class Stderr { Drop, Keep };
+/// Whether stderr goes into Run::output (interleaved with stdout), is dropped, or is all of it
+/// (stdout dropped).
+enum class Stderr { Drop, Keep, Only };
 
 // Runs `arguments` (a program of the examples directory and its arguments) with `environment`
 // ("NAME=value ..." put before the command by the shell).
@@ -39,7 +55,9 @@ Run run(const std::string& arguments, const std::string& environment = {},
         Stderr stderr_output = Stderr::Drop) {
   const std::string command = environment + " " + std::string{AIRPORT_CACHE_EXAMPLES_DIR} + "/" +
                               arguments +
-                              (stderr_output == Stderr::Keep ? " 2>&1" : " 2>/dev/null");
+                              (stderr_output == Stderr::Keep   ? " 2>&1"
+                               : stderr_output == Stderr::Only ? " 2>&1 >/dev/null"
+                                                               : " 2>/dev/null");
   Run result;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr)
@@ -196,7 +214,11 @@ TEST(Demo, RunsANamedScenarioAndRejectsAnUnknownOne) {
   const auto json = run_json("airport-cache-demo leaderboard " + url_of(server));
   ASSERT_EQ(json["scenarios"].size(), 1u);
   EXPECT_EQ(json["scenarios"][0]["name"], "leaderboard");
-  EXPECT_NE(run("airport-cache-demo no_such_scenario").exit_code, 0);
+  const auto unknown = run("airport-cache-demo no_such_scenario", {}, Stderr::Only);
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
+  EXPECT_NE(unknown.output.find("unknown scenario 'no_such_scenario'"), std::string::npos)
+      << unknown.output;
+  EXPECT_NE(unknown.output.find("Run with --help for usage."), std::string::npos) << unknown.output;
   EXPECT_NE(run("airport-cache-demo --help").output.find("--url"), std::string::npos);
 }
 
@@ -208,9 +230,10 @@ TEST(Demo, RunsOnTheInMemoryFallbackWhenItsServerDoesNotAnswer) {
     url = url_of(server);
     server.kill();
   }
-  const auto json = run_json("airport-cache-demo flight_search weather " + url);
+  const auto json = run_json("airport-cache-demo flight_search weather --allow-fallback " + url);
   EXPECT_TRUE(json["in_memory_only"]);
   EXPECT_NE(json["server"].get<std::string>().find("in-memory fallback"), std::string::npos);
+  EXPECT_NE(json["server"].get<std::string>().find("--allow-fallback"), std::string::npos);
   EXPECT_TRUE(json["ok"]) << json.dump(2);
 }
 
@@ -271,9 +294,13 @@ TEST(DemoTls, DoesNotTrustAValkeysServerWithoutItsCa) {
   const TlsCertificates certificates;
   const ServerProcess server{ServerOptions{.tls = certificates.server_files()}};
   // The system CAs did not sign the throwaway certificate: no connection, and no plaintext
-  // either; the demo runs on the fallback and says why.
-  const auto json = run_json("airport-cache-demo leaderboard --url valkeys://" + server.host() +
-                             ":" + std::to_string(server.tls_port()));
+  // either; the demo refuses to run and says why, or with --allow-fallback runs on the fallback.
+  const std::string url =
+      "--url valkeys://" + server.host() + ":" + std::to_string(server.tls_port());
+  const auto refused = run("airport-cache-demo leaderboard " + url, {}, Stderr::Only);
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("certificate"), std::string::npos) << refused.output;
+  const auto json = run_json("airport-cache-demo leaderboard --allow-fallback " + url);
   EXPECT_TRUE(json["in_memory_only"]);
   EXPECT_FALSE(json["tls"]);
   EXPECT_NE(json["server"].get<std::string>().find("certificate"), std::string::npos)
@@ -283,8 +310,7 @@ TEST(DemoTls, DoesNotTrustAValkeysServerWithoutItsCa) {
 TEST(DemoTls, RefusesTlsWithoutLocalServerAsAUsageError) {
   for (const std::string program : {"airport-cache-demo", "weather"}) {
     const auto result = run(program + " --tls", {}, Stderr::Keep);
-    EXPECT_NE(result.exit_code, 0) << program;
-    EXPECT_NE(result.exit_code, 1) << program << " failed at run time, not as a usage error";
+    EXPECT_EQ(result.exit_code, 2) << program << ": a usage error";
     EXPECT_NE(result.output.find("--tls requires --local-server"), std::string::npos)
         << result.output;
     EXPECT_NE(result.output.find("--url valkeys://"), std::string::npos) << result.output;
@@ -396,13 +422,378 @@ TEST(DemoCluster, RefusesLocalClusterWithLocalServerUrlOrTlsAsAUsageError) {
   for (const std::string program : {"airport-cache-demo", "weather"}) {
     for (const auto& [arguments, message] : cases) {
       const auto result = run(program + " " + arguments, {}, Stderr::Keep);
-      EXPECT_NE(result.exit_code, 0) << program << " " << arguments;
-      EXPECT_NE(result.exit_code, 1)
-          << program << " " << arguments << " failed at run time, not as a usage error";
+      EXPECT_EQ(result.exit_code, 2) << program << " " << arguments << ": a usage error";
       EXPECT_NE(result.output.find(message), std::string::npos) << result.output;
       EXPECT_EQ(result.output.find("stopped at the end"), std::string::npos) << result.output;
     }
   }
+}
+
+// --- The command line: exit statuses, --version, a server that does not answer, signals ---
+
+// A port with nothing behind it: a server is started and killed to find one.
+int dead_port() {
+  ServerProcess server;
+  const int port = server.port();
+  server.kill();
+  return port;
+}
+
+// "valkey_version" (else "redis_version") of INFO server, as "valkey 8.0.1".
+std::string info_version(const ServerProcess& server) {
+  std::istringstream info{server.client().command({"INFO", "server"})};
+  std::map<std::string, std::string> fields;
+  for (std::string line; std::getline(info, line);) {
+    if (!line.empty() && line.back() == '\r')
+      line.pop_back();
+    if (const auto colon = line.find(':'); colon != std::string::npos)
+      fields[line.substr(0, colon)] = line.substr(colon + 1);
+  }
+  for (const std::string product : {"valkey", "redis"}) {
+    if (fields.contains(product + "_version"))
+      return product + " " + fields[product + "_version"];
+  }
+  return "no version in INFO server";
+}
+
+// The environment of a run with no server configured: no VALKEY_* naming one.
+const std::string kNoServerConfigured = "env -u VALKEY_URL -u VALKEY_HOST -u VALKEY_PORT";
+
+const std::vector<std::string> kPrograms{"airport-cache-demo", "weather"};
+
+TEST(Cli, UsageErrorsExitWith2AndPrintAHintOnStderr) {
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"--no-such-option", "--no-such-option"},
+      {"--url", "--url"},  // no value
+      {"--local-cluster --local-server", "exclude each other"},
+      {"--tls", "--tls requires --local-server"},
+  };
+  for (const std::string& program : kPrograms) {
+    for (const auto& [arguments, message] : cases) {
+      const auto result = run(program + " " + arguments, {}, Stderr::Only);
+      EXPECT_EQ(result.exit_code, 2) << program << " " << arguments << ":\n" << result.output;
+      EXPECT_NE(result.output.find(message), std::string::npos) << result.output;
+      EXPECT_NE(result.output.find("Run with --help for usage."), std::string::npos)
+          << program << " " << arguments << ":\n"
+          << result.output;
+    }
+  }
+}
+
+TEST(Cli, HelpExitsWith0AndShowsTheNewOptions) {
+  for (const std::string& program : kPrograms) {
+    const auto result = run(program + " --help");
+    EXPECT_EQ(result.exit_code, 0) << program;
+    for (const char* option : {"--url", "--allow-fallback", "--version"})
+      EXPECT_NE(result.output.find(option), std::string::npos) << program << ": " << option;
+  }
+}
+
+TEST(Cli, VersionPrintsTheLibraryHiredisAndConfiguredServerVersions) {
+  const ServerProcess server;
+  for (const std::string& program : kPrograms) {
+    const auto result = run(program + " --version " + url_of(server));
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    EXPECT_NE(result.output.find(std::string{"airport-cache "} + AIRPORT_CACHE_VERSION + "\n"),
+              std::string::npos)
+        << result.output;
+    EXPECT_NE(result.output.find(std::string{"hiredis "} + AIRPORT_CACHE_HIREDIS_VERSION),
+              std::string::npos)
+        << result.output;
+    const std::string expected = "server " + info_version(server) + " at " + server.host() + ":" +
+                                 std::to_string(server.port()) + "\n";
+    EXPECT_NE(result.output.find(expected), std::string::npos) << "expected " << expected << "in:\n"
+                                                               << result.output;
+  }
+}
+
+TEST(Cli, VersionSaysWhenTheConfiguredServerDoesNotAnswer) {
+  const int port = dead_port();
+  const auto result = run("airport-cache-demo --version",
+                          "VALKEY_URL=valkey://127.0.0.1:" + std::to_string(port), Stderr::Keep);
+  // Informational: it still exits 0, and says why there is no server version.
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find(std::string{"airport-cache "} + AIRPORT_CACHE_VERSION),
+            std::string::npos)
+      << result.output;
+  EXPECT_NE(result.output.find("server 127.0.0.1:" + std::to_string(port) + " does not answer ("),
+            std::string::npos)
+      << result.output;
+}
+
+TEST(Cli, VersionWithoutAServerNamesTheBinaryLocalServerWouldStart) {
+  const std::string binary = airport::cache::testing::server_binary();
+  const std::string version = airport::cache::testing::server_binary_version(binary);
+  ASSERT_FALSE(version.empty()) << binary << " --version reports no v=";
+  const auto result = run("airport-cache-demo --version", kNoServerConfigured);
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("server none configured; --local-server would start " + binary +
+                               " " + version + "\n"),
+            std::string::npos)
+      << result.output;
+}
+
+TEST(Cli, AServerThatDoesNotAnswerFailsBeforeAnyScenarioAndNamesTheEndpoint) {
+  const std::string endpoint = "127.0.0.1:" + std::to_string(dead_port());
+  for (const std::string& program : kPrograms) {
+    // A password in the URL must not appear in the message.
+    const auto result = run(program + " --url valkey://:s3cret-pass@" + endpoint, {}, Stderr::Keep);
+    EXPECT_EQ(result.exit_code, 1) << program << ":\n" << result.output;
+    EXPECT_NE(result.output.find("server " + endpoint + " is not answering"), std::string::npos)
+        << result.output;
+    EXPECT_NE(result.output.find("--allow-fallback"), std::string::npos) << result.output;
+    EXPECT_EQ(result.output.find("s3cret-pass"), std::string::npos) << result.output;
+    EXPECT_EQ(result.output.find("✓"), std::string::npos) << "no scenario may run:\n"
+                                                          << result.output;
+    // The same through the environment.
+    const auto from_environment = run(program, "VALKEY_URL=valkey://" + endpoint, Stderr::Keep);
+    EXPECT_EQ(from_environment.exit_code, 1) << from_environment.output;
+    EXPECT_NE(from_environment.output.find(endpoint), std::string::npos) << from_environment.output;
+  }
+  // With --allow-fallback, the run happens on the in-memory fallback and succeeds.
+  const auto weather = run_json("weather --allow-fallback --url valkey://" + endpoint);
+  EXPECT_TRUE(weather["in_memory_only"]);
+  EXPECT_TRUE(weather["ok"]) << weather.dump(2);
+  const auto demo =
+      run_json("airport-cache-demo weather --allow-fallback --url valkey://" + endpoint);
+  EXPECT_TRUE(demo["in_memory_only"]);
+  EXPECT_TRUE(demo["ok"]) << demo.dump(2);
+}
+
+// A program of the examples directory running in the background with its stdout on a pipe that
+// the test reads as it comes, so that it can act on what the program printed (a pid) and then
+// signal it. Its stderr goes to `stderr_file`. Killed by pid and reaped if still running when
+// the test ends.
+class Background {
+ public:
+  Background(const std::vector<std::string>& arguments,
+             const std::map<std::string, std::string>& environment, const fs::path& stderr_file) {
+    std::vector<std::string> argv_storage{std::string{AIRPORT_CACHE_EXAMPLES_DIR} + "/" +
+                                          arguments.front()};
+    argv_storage.insert(argv_storage.end(), arguments.begin() + 1, arguments.end());
+    std::vector<std::string> env_storage;
+    for (char** variable = environ; *variable != nullptr; ++variable) {
+      const std::string entry{*variable};
+      if (!environment.contains(entry.substr(0, entry.find('='))))
+        env_storage.push_back(entry);
+    }
+    for (const auto& [name, value] : environment)
+      env_storage.push_back(name + "=" + value);
+    std::vector<char*> argv;
+    for (auto& argument : argv_storage)
+      argv.push_back(argument.data());
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (auto& entry : env_storage)
+      envp.push_back(entry.data());
+    envp.push_back(nullptr);
+
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0)
+      throw std::runtime_error{std::string{"pipe2: "} + std::strerror(errno)};
+    const int err_fd = ::open(stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(fds[1], STDOUT_FILENO);
+      if (err_fd >= 0)
+        ::dup2(err_fd, STDERR_FILENO);
+      ::execve(argv[0], argv.data(), envp.data());
+      ::_exit(127);
+    }
+    ::close(fds[1]);
+    if (err_fd >= 0)
+      ::close(err_fd);
+    out_fd_ = fds[0];
+    if (pid_ < 0)
+      throw std::runtime_error{std::string{"fork: "} + std::strerror(errno)};
+  }
+  ~Background() {
+    if (!status_ && pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      int status = 0;
+      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+      }
+    }
+    if (out_fd_ >= 0)
+      ::close(out_fd_);
+  }
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+
+  [[nodiscard]] pid_t pid() const { return pid_; }
+  [[nodiscard]] const std::string& output() const { return output_; }
+
+  // Reads stdout until `ready(output())` holds (true), the program exits or `timeout` passes.
+  bool wait_for_output(const std::function<bool(const std::string&)>& ready,
+                       std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!ready(output_)) {
+      if (std::chrono::steady_clock::now() >= deadline || (!read_some(100) && exited()))
+        return ready(output_);
+    }
+    return true;
+  }
+
+  // Waits for the exit, reading stdout meanwhile (a full pipe would block the program); the wait
+  // status, or nullopt after `timeout`.
+  std::optional<int> wait(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!exited() && std::chrono::steady_clock::now() < deadline)
+      read_some(10);
+    while (status_ && read_some(0)) {
+    }
+    return status_;
+  }
+
+ private:
+  // Whether it read anything within `timeout_ms`.
+  bool read_some(int timeout_ms) {
+    pollfd ready{.fd = out_fd_, .events = POLLIN, .revents = 0};
+    if (::poll(&ready, 1, timeout_ms) <= 0)
+      return false;
+    std::array<char, 4096> buffer{};
+    const ssize_t n = ::read(out_fd_, buffer.data(), buffer.size());
+    if (n <= 0) {
+      if (n == 0)  // end of file: keep the loops from spinning on it
+        std::this_thread::sleep_for(std::chrono::milliseconds{timeout_ms});
+      return false;
+    }
+    output_.append(buffer.data(), static_cast<std::size_t>(n));
+    return true;
+  }
+  bool exited() {
+    if (status_)
+      return true;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_)
+      status_ = status;
+    return status_.has_value();
+  }
+
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  std::string output_;
+  std::optional<int> status_;
+};
+
+// Every "pid N" in `text`.
+std::set<pid_t> pids_in(const std::string& text) {
+  std::set<pid_t> pids;
+  for (auto at = text.find("pid "); at != std::string::npos; at = text.find("pid ", at + 4)) {
+    pid_t pid = 0;
+    for (auto i = at + 4; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i)
+      pid = pid * 10 + (text[i] - '0');
+    if (pid > 0)
+      pids.insert(pid);
+  }
+  return pids;
+}
+
+// The children of `parent` now, from /proc/<pid>/task/<tid>/children (every thread's).
+std::set<pid_t> children_of(pid_t parent) {
+  std::set<pid_t> children;
+  const fs::path tasks = fs::path{"/proc"} / std::to_string(parent) / "task";
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator{tasks, ec}) {
+    std::ifstream in{task.path() / "children"};
+    for (pid_t child = 0; in >> child;)
+      children.insert(child);
+  }
+  return children;
+}
+
+bool process_exists(pid_t pid) {
+  return ::kill(pid, 0) == 0 || errno != ESRCH;
+}
+
+std::vector<std::string> server_directories(const fs::path& dir) {
+  std::vector<std::string> found;
+  for (const auto& entry : fs::directory_iterator{dir}) {
+    if (entry.path().filename().string().starts_with("airport-cache-server-"))
+      found.push_back(entry.path().filename().string());
+  }
+  return found;
+}
+
+// The slowest exit after a signal over the interrupt tests, for the record.
+std::chrono::milliseconds slowest_exit{0};
+
+// Starts `arguments` with a TMPDIR of its own, waits until `ready` holds for its stdout (the
+// throwaway server is up), sends `signal`, and checks that it exits with 128 + signal within
+// 10 s, with its servers' processes gone and no server directory left.
+void expect_signal_stops_the_throwaway_servers(const std::vector<std::string>& arguments,
+                                               int signal,
+                                               const std::function<bool(const std::string&)>& ready,
+                                               std::size_t expected_servers) {
+  const ScratchDirectory scratch;
+  ASSERT_FALSE(scratch.path().empty());
+  const fs::path stderr_file =
+      fs::temp_directory_path() / ("airport-cache-smoke-stderr-" + std::to_string(::getpid()));
+  Background program{arguments,
+                     {{"TMPDIR", scratch.path().string()},
+                      {"AIRPORT_FLIGHTS_DB",
+                       (fs::temp_directory_path() / "airport-cache-flights.sqlite").string()}},
+                     stderr_file};
+  const bool started = program.wait_for_output(ready, std::chrono::seconds{60});
+  std::ifstream stderr_in{stderr_file};
+  const std::string early_stderr{std::istreambuf_iterator<char>{stderr_in}, {}};
+  ASSERT_TRUE(started) << "it never reported its servers; stdout:\n"
+                       << program.output() << "\nstderr:\n"
+                       << early_stderr;
+  // The servers: the pids it printed, and its children now (the nodes of a cluster print none).
+  std::set<pid_t> servers = pids_in(program.output());
+  const std::set<pid_t> children = children_of(program.pid());
+  servers.insert(children.begin(), children.end());
+  EXPECT_GE(servers.size(), expected_servers) << program.output();
+  EXPECT_FALSE(server_directories(scratch.path()).empty()) << "no server directory to clean up";
+
+  const auto signalled = std::chrono::steady_clock::now();
+  ASSERT_EQ(::kill(program.pid(), signal), 0);
+  const auto status = program.wait(std::chrono::seconds{30});
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - signalled);
+  slowest_exit = std::max(slowest_exit, took);
+  std::cout << "[ info ] " << arguments.front() << " exited " << took.count() << " ms after "
+            << ::strsignal(signal) << " (slowest so far " << slowest_exit.count() << " ms)\n";
+  std::ifstream stderr_after{stderr_file};
+  const std::string stderr_text{std::istreambuf_iterator<char>{stderr_after}, {}};
+  std::error_code ignored;
+  fs::remove(stderr_file, ignored);
+
+  ASSERT_TRUE(status.has_value()) << "still running 30 s after the signal";
+  ASSERT_TRUE(WIFEXITED(*status)) << "wait status " << *status << "; stderr:\n" << stderr_text;
+  EXPECT_EQ(WEXITSTATUS(*status), 128 + signal) << stderr_text;
+  EXPECT_LT(took, std::chrono::seconds{10});
+  EXPECT_NE(stderr_text.find("interrupted by"), std::string::npos) << stderr_text;
+  for (const pid_t pid : servers)
+    EXPECT_FALSE(process_exists(pid)) << "pid " << pid << " is still there";
+  EXPECT_EQ(server_directories(scratch.path()), std::vector<std::string>{});
+}
+
+bool reported_a_throwaway_server(const std::string& output) {
+  return output.find("throwaway") != std::string::npos && !pids_in(output).empty();
+}
+
+TEST(Interrupt, SigintStopsTheDemosThrowawayServerAndExitsWith130) {
+  expect_signal_stops_the_throwaway_servers({"airport-cache-demo", "--local-server"}, SIGINT,
+                                            reported_a_throwaway_server, 1);
+}
+
+TEST(Interrupt, SigtermStopsTheDemosThrowawayServerAndExitsWith143) {
+  expect_signal_stops_the_throwaway_servers({"airport-cache-demo", "--local-server"}, SIGTERM,
+                                            reported_a_throwaway_server, 1);
+}
+
+TEST(Interrupt, SigintStopsAnExamplesThrowawayServerAndExitsWith130) {
+  expect_signal_stops_the_throwaway_servers({"monitoring", "--local-server"}, SIGINT,
+                                            reported_a_throwaway_server, 1);
+}
+
+TEST(Interrupt, SigtermStopsEveryNodeOfTheThrowawayClusterAndExitsWith143) {
+  expect_signal_stops_the_throwaway_servers(
+      {"airport-cache-demo", "--local-cluster"}, SIGTERM,
+      [](const std::string& output) { return output.find("seed 127.0.0.1:") != std::string::npos; },
+      6);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "common/cluster_view.hpp"
+#include "common/interrupt.hpp"
 #include "support/cluster_process.hpp"
 #include "support/server.hpp"
 #include "support/tls_certificates.hpp"
@@ -70,6 +71,33 @@ cache::ValkeyConfig config_from_url(const std::string& url) {
   return cache::ValkeyConfig::from_variables(variables);
 }
 
+// "valkey 8.0.1" or "redis 7.0.15" from INFO server; throws cache::Error when the server does
+// not answer a PING's worth of time. Valkey reports a redis_version too (the Redis version it is
+// compatible with), so valkey_version wins.
+std::string server_version_of(const cache::ValkeyConfig& config) {
+  cache::ValkeyConfig probe = config;
+  probe.connect_timeout = std::chrono::milliseconds{300};
+  probe.socket_timeout = std::chrono::milliseconds{300};
+  cache::ValkeyClient client{probe, {.logger = quiet_logger(), .health_check = false}};
+  const std::string info = client.info("server");
+  std::map<std::string, std::string, std::less<>> fields;
+  std::size_t start = 0;
+  while (start < info.size()) {
+    const auto end = std::min(info.find('\n', start), info.size());
+    std::string_view line{info.data() + start, end - start};
+    if (line.ends_with('\r'))
+      line.remove_suffix(1);
+    if (const auto colon = line.find(':'); colon != std::string_view::npos)
+      fields.emplace(line.substr(0, colon), line.substr(colon + 1));
+    start = end + 1;
+  }
+  for (const char* product : {"valkey", "redis"}) {
+    if (const auto found = fields.find(std::string{product} + "_version"); found != fields.end())
+      return std::string{product} + " " + found->second;
+  }
+  return "of unknown version (INFO server names none)";
+}
+
 // "127.0.0.1:6379", or "valkeys://127.0.0.1:6380" when the connections use TLS.
 std::string endpoint_of(const cache::ValkeyConfig& config) {
   return config.tls.enabled ? "valkeys://" + config.endpoint() : config.endpoint();
@@ -104,9 +132,27 @@ cache::testing::ServerOptions local_server_options(
 struct LocalServer {
   explicit LocalServer(bool tls)
       : certificates{tls ? std::make_unique<cache::testing::TlsCertificates>() : nullptr},
+        on_interrupt{certificates.get()},
         server{local_server_options(certificates.get())} {}
 
+  // Ctrl-C removes the certificates too (InterruptCleanup), as long as they exist.
+  struct RemovedOnInterrupt {
+    explicit RemovedOnInterrupt(const cache::testing::TlsCertificates* certificates)
+        : dir{certificates != nullptr ? certificates->dir() : std::filesystem::path{}} {
+      if (!dir.empty())
+        remove_on_interrupt(dir);
+    }
+    ~RemovedOnInterrupt() {
+      if (!dir.empty())
+        forget_on_interrupt(dir);
+    }
+    RemovedOnInterrupt(const RemovedOnInterrupt&) = delete;
+    RemovedOnInterrupt& operator=(const RemovedOnInterrupt&) = delete;
+    std::filesystem::path dir;
+  };
+
   std::unique_ptr<cache::testing::TlsCertificates> certificates;
+  RemovedOnInterrupt on_interrupt;
   cache::testing::ServerProcess server;
 };
 
@@ -182,6 +228,11 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
   app.add_flag("--local-cluster", options.local_cluster,
                "Start a throwaway local cluster (3 primaries, 3 replicas) and run on it, showing "
                "which primary holds which keys");
+  app.add_flag("--allow-fallback", options.allow_fallback,
+               "When the server given by --url or VALKEY_* does not answer, run on the in-memory "
+               "fallback instead of failing (exit status 1) before any scenario runs");
+  app.add_flag("--version", options.version,
+               "Print the library, hiredis and server versions and exit");
   // Checked once everything is parsed, whatever the order of the flags; CLI11_PARSE prints it
   // as a usage error and exits with CLI11's code for a missing or excluded companion option.
   app.final_callback([&options, url] {
@@ -229,11 +280,21 @@ ServerChoice choose_server(const CommonOptions& options) {
       fmt::format("server {}{}", endpoint_of(choice.config), tls_note(choice.config));
   if (!options.local_server && explicit_server) {
     const auto failure = probe_failure(choice.config);
+    // A server the user named that does not answer is an error, not a reason to show off the
+    // fallback: a run that "passes" on the fallback would hide it (issue 14).
+    if (failure && !options.allow_fallback) {
+      throw std::runtime_error{
+          fmt::format("{} is not answering ({}); no scenario was run. Start it, fix --url or "
+                      "VALKEY_*, or pass --allow-fallback to run on the in-memory fallback",
+                      configured, *failure)};
+    }
     choice.in_memory_only = failure.has_value();
-    choice.description =
-        failure ? fmt::format("{} is not answering ({}): running on the in-memory fallback",
-                              configured, *failure)
-                : configured;
+    choice.description = failure
+                             ? fmt::format(
+                                   "{} is not answering ({}): running on the in-memory fallback "
+                                   "(--allow-fallback)",
+                                   configured, *failure)
+                             : configured;
     return choice;
   }
   if (!options.local_server && !probe_failure(choice.config)) {
@@ -274,6 +335,56 @@ ServerChoice choose_server(const CommonOptions& options) {
   choice.description =
       "no Valkey server reachable and no server binary found: running on the in-memory fallback";
   return choice;
+}
+
+std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv,
+                                      std::string_view program) {
+  try {
+    app.parse(argc, argv);
+    return std::nullopt;
+  } catch (const CLI::ParseError& error) {
+    // --help (and CLI11's other "success" exits) print to stdout and exit 0 as CLI11 does them.
+    if (error.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success))
+      return app.exit(error);
+    return usage_error(program, error.what());
+  }
+}
+
+int usage_error(std::string_view program, std::string_view message) {
+  fmt::print(stderr, "{}: {}\nRun with --help for usage.\n", program, message);
+  return usage_error_status;
+}
+
+int print_versions(const CommonOptions& options) {
+  fmt::print("airport-cache {}\n", AIRPORT_CACHE_VERSION);
+  fmt::print("hiredis {} (built against)\n", AIRPORT_CACHE_HIREDIS_VERSION);
+  std::string server;
+  if (configured_by_environment(options.url)) {
+    try {
+      const cache::ValkeyConfig config =
+          options.url.empty() ? cache::ValkeyConfig::from_env() : config_from_url(options.url);
+      const std::string endpoint = endpoint_of(config);
+      try {
+        server = fmt::format("{} at {}", server_version_of(config), endpoint);
+      } catch (const cache::Error& error) {
+        server = fmt::format("{} does not answer ({})", endpoint, error.what());
+      }
+    } catch (const std::exception& error) {
+      server = fmt::format("not known: the configuration is invalid ({})", error.what());
+    }
+  } else {
+    // What a --local-server run would start; a throwaway cluster starts the same binary.
+    try {
+      const std::string binary = cache::testing::server_binary();
+      const std::string version = cache::testing::server_binary_version(binary);
+      server = fmt::format("none configured; --local-server would start {} {}", binary,
+                           version.empty() ? "(it reports no version)" : version);
+    } catch (const std::exception& error) {
+      server = fmt::format("none configured, and none found for --local-server ({})", error.what());
+    }
+  }
+  fmt::print("server {}\n", server);
+  return EXIT_SUCCESS;
 }
 
 void Output::header(std::string_view title, std::string_view subtitle) const {
@@ -378,11 +489,18 @@ int run_standalone(int argc, char** argv, std::string_view name, const Scenario&
   CLI::App app{fmt::format("airport-cache example: {}", name)};
   CommonOptions options;
   add_common_options(app, options);
-  CLI11_PARSE(app, argc, argv);
+  if (const auto status = parse_command_line(app, argc, argv, name))
+    return *status;
+  if (options.version)
+    return print_versions(options);
+  // Before any thread starts (the library's, a cluster's): they all inherit its blocked signals.
+  const InterruptCleanup interrupts{std::string{name}};
   try {
     const Output out{options.json};
     ServerChoice server = choose_server(options);
     out.line(server.description);
+    // Now, not at exit: whoever watches a pipe (a test waiting to interrupt the run) sees the pid.
+    std::fflush(stdout);
     std::vector<ClusterNodeView> nodes;
     if (server.local_cluster) {
       nodes = cluster_nodes(server.config);

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,13 +62,40 @@ struct CommonOptions {
   bool tls = false;
   /// --local-cluster: start a throwaway local cluster (3 primaries, 3 replicas) and run on it.
   bool local_cluster = false;
+  /// --allow-fallback: when the server given by --url or VALKEY_* does not answer, run on the
+  /// in-memory fallback instead of failing before any scenario runs.
+  bool allow_fallback = false;
+  /// --version: print the versions (print_versions()) and exit.
+  bool version = false;
 };
 
-/// Adds --url, --json, --local-server, --local-cluster and --tls to `app`. The parse fails with
-/// a usage error for --tls without --local-server (pointing to --url valkeys:// and
-/// VALKEY_TLS_CA_FILE), for --local-cluster with --local-server or --url, and for --tls with
-/// --local-cluster (not supported yet).
+/// The exit status for a usage error: an unknown option, a missing or bad value, options that
+/// exclude each other, an unknown scenario. 0 means every scenario succeeded, 1 that one failed
+/// or the server did not answer, 128 + n that signal n interrupted the run (InterruptCleanup).
+inline constexpr int usage_error_status = 2;
+
+/// Adds --url, --json, --local-server, --local-cluster, --tls, --allow-fallback and --version to
+/// `app`. The parse fails with a usage error for --tls without --local-server (pointing to --url
+/// valkeys:// and VALKEY_TLS_CA_FILE), for --local-cluster with --local-server or --url, and for
+/// --tls with --local-cluster (not supported yet).
 void add_common_options(CLI::App& app, CommonOptions& options);
+
+/// Parses the command line. Returns nullopt when the program goes on; else the status to exit
+/// with: 0 once --help printed the usage to stdout, usage_error_status once usage_error() printed
+/// CLI11's message. Never lets CLI11's own exit codes (105-109 and so on) out.
+std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv,
+                                      std::string_view program);
+
+/// Prints "<program>: <message>" and "Run with --help for usage." to stderr; returns
+/// usage_error_status.
+int usage_error(std::string_view program, std::string_view message);
+
+/// --version: prints the library's version (AIRPORT_CACHE_VERSION), the hiredis version it was
+/// built against, and the server's: with a server configured (--url or VALKEY_*), its
+/// valkey_version or redis_version from INFO server, or that it does not answer and why; with
+/// none, the version of the binary that --local-server would start, or that there is none.
+/// Informational, so it returns 0 in every case; a PING's worth of time at most (300 ms timeouts).
+int print_versions(const CommonOptions& options);
 
 /// --url when given, with the VALKEY_TLS_* variables of the environment (a URL cannot carry a CA
 /// file); else VALKEY_* / .env when they name a server; else the default address when something
@@ -75,6 +103,9 @@ void add_common_options(CLI::App& app, CommonOptions& options);
 /// the in-memory fallback. --local-server skips straight to the throwaway server, which --tls
 /// starts with a TLS port and throwaway certificates. --local-cluster starts a throwaway cluster
 /// instead (about 2 s) and points the config at its first primary, with cluster.mode On.
+/// A server given by --url or VALKEY_* that does not answer a PING within 300 ms is a
+/// std::runtime_error naming its endpoint (never the password), unless --allow-fallback is set:
+/// then the choice is the in-memory fallback, and the description says why.
 /// Throws ConfigError for a bad URL or variable, std::invalid_argument for options that
 /// add_common_options() refuses, and std::runtime_error when --tls cannot start a TLS server
 /// (no server binary, no TLS support in it, no openssl CLI) or --local-cluster cannot start a
@@ -138,9 +169,11 @@ ScenarioResult run_flight_status(ScenarioContext& context);
 ScenarioResult run_monitoring(ScenarioContext& context);
 
 /// Runs one scenario as a standalone program: chooses the server, prints, exits 0 when it
-/// succeeded. Accepts the CommonOptions: `--json`, `--url URL`, `--local-server`,
-/// `--local-cluster` and `--tls`. On a --local-cluster it also shows the nodes, and how many
-/// keys each primary holds afterwards.
+/// succeeded, 1 when it failed or the server did not answer, usage_error_status for a usage
+/// error, 128 + n on signal n (SIGINT, SIGTERM; InterruptCleanup). Accepts the CommonOptions:
+/// `--json`, `--url URL`, `--local-server`, `--local-cluster`, `--tls`, `--allow-fallback` and
+/// `--version`. On a --local-cluster it also shows the nodes, and how many keys each primary
+/// holds afterwards.
 int run_standalone(int argc, char** argv, std::string_view name, const Scenario& scenario);
 
 }  // namespace airport::examples

@@ -3,9 +3,11 @@
 // throwaway local server or cluster, or the in-memory fallback, and ends with a summary table.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <cstdlib>
 
 #include "common/cluster_view.hpp"
+#include "common/interrupt.hpp"
 #include "common/scenario.hpp"
 
 namespace {
@@ -41,7 +43,11 @@ int main(int argc, char** argv) {
   app.add_option("scenarios", selected, "Scenarios to run (default: all); see --list");
   add_common_options(app, options);
   app.add_flag("--list", list, "List the scenarios and exit");
-  CLI11_PARSE(app, argc, argv);
+  constexpr std::string_view program = "airport-cache-demo";
+  if (const auto status = parse_command_line(app, argc, argv, program))
+    return *status;
+  if (options.version)
+    return print_versions(options);
   const bool json = options.json;
 
   if (list) {
@@ -53,10 +59,8 @@ int main(int argc, char** argv) {
   for (const auto& name : selected) {
     const auto found = std::find_if(scenarios().begin(), scenarios().end(),
                                     [&](const NamedScenario& s) { return name == s.name; });
-    if (found == scenarios().end()) {
-      fmt::print(stderr, "airport-cache-demo: unknown scenario '{}' (try --list)\n", name);
-      return EXIT_FAILURE;
-    }
+    if (found == scenarios().end())
+      return usage_error(program, fmt::format("unknown scenario '{}' (try --list)", name));
     to_run.push_back(&*found);
   }
   if (to_run.empty()) {
@@ -64,12 +68,17 @@ int main(int argc, char** argv) {
       to_run.push_back(&scenario);
   }
 
+  // Before any thread starts (the library's, a cluster's): they all inherit its blocked signals.
+  const InterruptCleanup interrupts{std::string{program}};
   try {
     const Output out{json};
     ServerChoice server = choose_server(options);
     if (!json) {
       fmt::print("airport-cache {} (hiredis {}): {}\n", AIRPORT_CACHE_VERSION,
                  AIRPORT_CACHE_HIREDIS_VERSION, server.description);
+      // Now, not at exit: whoever watches a pipe (a test waiting to interrupt the run) sees the
+      // throwaway server's pid.
+      std::fflush(stdout);
     }
     // On our own cluster: its nodes first, then, for each scenario, which primaries its keys
     // went to. Each scenario starts on an empty cluster, so the keys counted after it are its
@@ -153,7 +162,7 @@ int main(int argc, char** argv) {
     }
     return all_ok ? EXIT_SUCCESS : EXIT_FAILURE;
   } catch (const std::exception& error) {
-    fmt::print(stderr, "airport-cache-demo: {}\n", error.what());
+    fmt::print(stderr, "{}: {}\n", program, error.what());
     return EXIT_FAILURE;
   }
 }

@@ -61,6 +61,30 @@ std::optional<std::filesystem::path> find_on_path(const std::string& name) {
   return std::nullopt;
 }
 
+// Every ServerProcess alive in the program, for stop_all_servers(). A ServerProcess forks, reaps
+// and marks its process dead only while holding `mutex`, so whoever holds it sees a pid that is
+// either running or an unreaped zombie, never one the kernel may have handed to another process.
+struct Registry {
+  std::mutex mutex;
+  std::vector<ServerProcess*> servers;
+  // stop_all_servers() ran: the program is exiting, no server may start.
+  bool closed = false;
+};
+
+// Leaked on purpose: the thread that calls stop_all_servers() may still run while static
+// destructors do at exit.
+Registry& registry() {
+  static auto* const instance = new Registry;
+  return *instance;
+}
+
+void throw_if_closed(const Registry& all) {
+  if (all.closed) {
+    throw std::runtime_error(
+        "ServerProcess: the program is exiting (stop_all_servers() ran); no server may start");
+  }
+}
+
 std::string find_server_binary() {
   if (const char* chosen = std::getenv("AIRPORT_CACHE_SERVER_BIN");
       chosen != nullptr && *chosen != '\0') {
@@ -172,6 +196,16 @@ std::string version_line(const std::string& binary) {
   }
   ::close(pipe_fds[0]);
   return output.substr(0, output.find('\n'));
+}
+
+// "8.0.1" from "Valkey server v=8.0.1 sha=...", "" when the line has no "v=".
+std::string version_field(const std::string& line) {
+  const auto at = line.find("v=");
+  if (at == std::string::npos) {
+    return {};
+  }
+  const auto end = line.find(' ', at);
+  return line.substr(at + 2, end == std::string::npos ? std::string::npos : end - at - 2);
 }
 
 // DEBUG is refused by default since Redis 7 unless --enable-debug-command is given, and servers
@@ -295,15 +329,30 @@ std::string describe_status(int status) {
 
 }  // namespace
 
+std::string server_binary() {
+  return find_server_binary();
+}
+
+std::string server_binary_version(const std::string& binary) {
+  return version_field(version_line(binary));
+}
+
 ServerProcess::ServerProcess(ServerOptions options)
     : options_(std::move(options)), binary_(find_server_binary()) {
   debug_command_ = supports_enable_debug_command(binary_);
   std::string pattern =
       (std::filesystem::temp_directory_path() / "airport-cache-server-XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr) {
-    throw std::runtime_error("ServerProcess: mkdtemp " + pattern + ": " + errno_text(errno));
+  {
+    // The directory is made and registered in one step, so stop_all_servers() never misses it.
+    Registry& all = registry();
+    const std::lock_guard lock(all.mutex);
+    throw_if_closed(all);
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      throw std::runtime_error("ServerProcess: mkdtemp " + pattern + ": " + errno_text(errno));
+    }
+    dir_ = pattern;
+    all.servers.push_back(this);
   }
-  dir_ = pattern;
   try {
     for (int attempt = 1;; ++attempt) {
       port_ = pick_free_port();
@@ -329,9 +378,7 @@ ServerProcess::ServerProcess(ServerOptions options)
     }
   } catch (...) {
     // The destructor does not run for a throwing constructor.
-    terminate(0ms);
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+    release();
     throw;
   }
 }
@@ -339,9 +386,33 @@ ServerProcess::ServerProcess(ServerOptions options)
 ServerProcess::~ServerProcess() {
   // SIGKILL at once: the data is thrown away with the directory, and a graceful SIGTERM costs
   // up to 100 ms per test (the server acts on it at its next 10 Hz timer tick).
-  terminate(0ms);
+  release();
+}
+
+void ServerProcess::release() noexcept {
+  Registry& all = registry();
+  const std::lock_guard lock(all.mutex);
+  kill_and_reap_locked();
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
+  all.servers.erase(std::remove(all.servers.begin(), all.servers.end(), this), all.servers.end());
+}
+
+std::vector<pid_t> ServerProcess::stop_all_servers() noexcept {
+  Registry& all = registry();
+  const std::lock_guard lock(all.mutex);
+  all.closed = true;
+  std::vector<pid_t> killed;
+  killed.reserve(all.servers.size());
+  for (ServerProcess* server : all.servers) {
+    if (server->alive_.load()) {
+      killed.push_back(server->pid_.load());
+      server->kill_and_reap_locked();
+    }
+    std::error_code ignored;
+    std::filesystem::remove_all(server->dir_, ignored);
+  }
+  return killed;
 }
 
 std::vector<std::string> ServerProcess::command_line() const {
@@ -394,17 +465,20 @@ std::vector<std::string> ServerProcess::command_line() const {
 bool ServerProcess::launch() {
   const auto log_path = dir_ / "server.log";
   const auto log_offset = file_size_or_zero(log_path);
-  pid_.store(spawn(command_line(), log_path));
-  alive_.store(true);
+  {
+    Registry& all = registry();
+    const std::lock_guard lock(all.mutex);
+    throw_if_closed(all);
+    pid_.store(spawn(command_line(), log_path));
+    alive_.store(true);
+  }
 
   bool exited = false;
   int status = 0;
   const bool ready = wait_until(
       [&] {
-        const pid_t reaped = ::waitpid(pid_.load(), &status, WNOHANG);
-        if (reaped == pid_.load()) {
+        if (poll_exit(status)) {
           exited = true;
-          alive_.store(false);
           return true;
         }
         try {
@@ -464,40 +538,63 @@ bool ServerProcess::launch() {
   return true;
 }
 
-bool ServerProcess::reap(std::chrono::milliseconds timeout) const {
+bool ServerProcess::poll_exit(int& status) const noexcept {
+  const std::lock_guard lock(registry().mutex);
+  if (!alive_.load()) {
+    return true;
+  }
   const pid_t pid = pid_.load();
+  const pid_t reaped = ::waitpid(pid, &status, WNOHANG);
+  // ECHILD: reaped already, by a waitpid(-1) somewhere else in the program.
+  if (reaped == pid || (reaped < 0 && errno == ECHILD)) {
+    alive_.store(false);
+    return true;
+  }
+  return false;
+}
+
+bool ServerProcess::send_signal(int signal) const noexcept {
+  const std::lock_guard lock(registry().mutex);
+  if (!alive_.load()) {
+    return false;
+  }
+  ::kill(pid_.load(), signal);
+  return true;
+}
+
+bool ServerProcess::reap(std::chrono::milliseconds timeout) const {
   return wait_until(
       [&] {
         int status = 0;
-        const pid_t reaped = ::waitpid(pid, &status, WNOHANG);
-        // ECHILD: another thread reaped it already.
-        if (reaped == pid || (reaped < 0 && errno == ECHILD)) {
-          alive_.store(false);
-          return true;
-        }
-        return false;
+        return poll_exit(status);
       },
       timeout, 2ms);
+}
+
+void ServerProcess::kill_and_reap_locked() noexcept {
+  if (!alive_.load()) {
+    return;
+  }
+  const pid_t pid = pid_.load();
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  alive_.store(false);
 }
 
 void ServerProcess::terminate(std::chrono::milliseconds grace) noexcept {
   if (!alive_.load()) {
     return;
   }
-  const pid_t pid = pid_.load();
   if (grace > 0ms) {
-    ::kill(pid, SIGTERM);
     // A paused server only acts on SIGTERM once it runs again.
-    ::kill(pid, SIGCONT);
-    if (reap(grace)) {
+    if (send_signal(SIGTERM) && send_signal(SIGCONT) && reap(grace)) {
       return;
     }
   }
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  alive_.store(false);
+  const std::lock_guard lock(registry().mutex);
+  kill_and_reap_locked();
 }
 
 void ServerProcess::stop() {
@@ -513,7 +610,7 @@ void ServerProcess::pause() {
     throw std::runtime_error("ServerProcess::pause: the server is not running");
   }
   const pid_t pid = pid_.load();
-  ::kill(pid, SIGSTOP);
+  send_signal(SIGSTOP);
   // SIGSTOP takes effect asynchronously; wait for the stop so the caller's next command is
   // guaranteed to meet a hung server. /proc rather than waitpid(WUNTRACED), which would block
   // forever on a second pause() since a stop is reported only once.
@@ -534,7 +631,7 @@ void ServerProcess::resume() {
     throw std::runtime_error("ServerProcess::resume: the server is not running");
   }
   // The kernel wakes a stopped process while delivering SIGCONT, so there is nothing to wait for.
-  ::kill(pid_.load(), SIGCONT);
+  send_signal(SIGCONT);
 }
 
 void ServerProcess::restart() {
@@ -563,11 +660,7 @@ bool ServerProcess::running() const {
     return false;
   }
   int status = 0;
-  const pid_t reaped = ::waitpid(pid_.load(), &status, WNOHANG);
-  if (reaped == pid_.load() || (reaped < 0 && errno == ECHILD)) {
-    alive_.store(false);
-  }
-  return alive_.load();
+  return !poll_exit(status);
 }
 
 std::string ServerProcess::password() const {

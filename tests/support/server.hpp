@@ -64,8 +64,21 @@ struct ServerOptions {
   std::optional<ClusterNodeOptions> cluster{};
 };
 
-/// One server process. The binary is $AIRPORT_CACHE_SERVER_BIN when set, else valkey-server on
-/// PATH, else redis-server on PATH. Snapshots are off (--save ""), but save() works.
+/// The binary a ServerProcess starts: $AIRPORT_CACHE_SERVER_BIN when set (a bare name is looked
+/// up on PATH), else valkey-server on PATH, else redis-server on PATH, as an absolute path.
+/// Throws std::runtime_error saying so when there is none, or when AIRPORT_CACHE_SERVER_BIN names
+/// no executable file.
+[[nodiscard]] std::string server_binary();
+
+/// The version `binary --version` reports ("8.0.1" from "Valkey server v=8.0.1 sha=..."), or ""
+/// when it reports none. Costs a fork and exec.
+[[nodiscard]] std::string server_binary_version(const std::string& binary);
+
+/// One server process. The binary is server_binary(). Snapshots are off (--save ""), but save()
+/// works.
+///
+/// Every ServerProcess of the program is known to stop_all_servers(), which a program's
+/// SIGINT/SIGTERM handling thread calls before it exits.
 ///
 /// One thread at a time, except that pause(), resume() and kill() may be called while other
 /// threads use the server over the network. Construct it on a thread that outlives it: the child
@@ -130,6 +143,15 @@ class ServerProcess {
   /// The last `lines` lines of the server log, for failure messages.
   [[nodiscard]] std::string log_tail(std::size_t lines = 20) const;
 
+  /// For a program that is about to exit on SIGINT or SIGTERM: SIGKILLs and reaps the process
+  /// of every ServerProcess alive in this program (ClusterProcess nodes included) and removes
+  /// their directories, then refuses to start any other (the constructor and restart() throw
+  /// from then on). Returns the pids it killed. The objects stay valid, and their destructors,
+  /// stop() and kill() find nothing left to do, so it may race with them on other threads.
+  /// Takes a mutex and allocates: call it from an ordinary thread (one that sigwait()s, say),
+  /// never from a signal handler. Blocks while another thread starts or reaps a server.
+  static std::vector<pid_t> stop_all_servers() noexcept;
+
  private:
   [[nodiscard]] std::vector<std::string> command_line() const;
   // Starts the process on port_ (and tls_port_) and waits for PING. Returns false when it exited
@@ -140,6 +162,16 @@ class ServerProcess {
   // Waits up to `timeout` for the process to exit; true when it did and was reaped.
   bool reap(std::chrono::milliseconds timeout) const;
   void terminate(std::chrono::milliseconds grace) noexcept;
+  // SIGKILL and a blocking reap; the caller holds the registry mutex (server.cpp).
+  void kill_and_reap_locked() noexcept;
+  // Sends `signal` unless the process was reaped; false when it was. Takes the registry mutex.
+  bool send_signal(int signal) const noexcept;
+  // Reaps the process if it exited (WNOHANG), filling `status`; true when it is gone. Takes the
+  // registry mutex.
+  bool poll_exit(int& status) const noexcept;
+  // The destructor's work, also for a constructor that throws: kill, reap, remove the
+  // directory, leave the registry.
+  void release() noexcept;
 
   ServerOptions options_;
   std::string host_ = "127.0.0.1";

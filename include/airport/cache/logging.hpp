@@ -19,8 +19,9 @@ namespace airport::cache {
 inline constexpr std::string_view logger_name = "airport_cache";
 
 /// Returns `injected` when set; else spdlog::get("airport_cache") when the application
-/// registered it; else a private stderr logger at `level`, never registered globally.
-/// Calls no global spdlog setter.
+/// registered it; else a private stderr logger at `level`, never registered globally, whose
+/// lines are coloured only when stderr is a terminal and NO_COLOR is unset or empty
+/// (no-color.org). Calls no global spdlog setter.
 [[nodiscard]] std::shared_ptr<spdlog::logger> resolve_logger(
     std::shared_ptr<spdlog::logger> injected, LogLevel level);
 
