@@ -115,7 +115,7 @@ class TimestampReader {
   }
   [[noreturn]] void fail(std::string_view why) const {
     throw std::invalid_argument(
-        fmt::format("updated_at '{}' is not an ISO 8601 timestamp: {}", text_, why));
+        fmt::format("updated_at is not an ISO 8601 timestamp: {}", why));  // never the value
   }
 
   std::string_view text_;
@@ -169,6 +169,14 @@ bool supersedes(const FlightStatusUpdate& update, std::string_view encoded,
   return encoded >= codec<FlightStatusUpdate>::encode(cached);
 }
 
+// Logs a failure to cache an update at `level`, without its flight: flights are parts of keys
+// and channel names, which appear at debug level only (docs/security.md).
+void log_store_failure(spdlog::logger& logger, spdlog::level::level_enum level,
+                       const FlightStatusUpdate& update, std::string_view reason) {
+  logger.log(level, "flight status: caching an update failed: {}", reason);
+  logger.debug("flight status: the update that was not cached is {}'s", update.flight);
+}
+
 // Caches the update unless the cached one supersedes it (see store_if_newer_script). Written
 // with Client::eval, past the CacheManager's retries and stats, because the compare has to run
 // on the server; while Valkey is unavailable the CacheManager's get and set take over.
@@ -187,18 +195,19 @@ void store_if_newer(CacheManager& cache, const FlightStatusUpdate& update, spdlo
         logger.debug("flight status: kept the cached update of {}: newer than {}", update.flight,
                      at);
       else if (!reply.is_integer())
-        logger.error("flight status: caching the update of {} on {}: {}", update.flight,
-                     cache.client().endpoint(),
-                     reply.is_error() ? reply.text() : "the script did not answer an integer");
+        log_store_failure(
+            logger, spdlog::level::err, update,
+            fmt::format("{} on {}", reply.is_error() ? reply.text() : "not an integer reply",
+                        cache.client().endpoint()));
       return;
     } catch (const ReplyError& error) {
       // The server is up and refused (WRONGTYPE, OOM): the fallback would only hide that.
-      logger.error("flight status: caching the update of {}: {}", update.flight, error.what());
+      log_store_failure(logger, spdlog::level::err, update, error.what());
       return;
     } catch (const Error& error) {
       // Unavailable: the CacheManager below counts the failure for its breaker and keeps the
       // update in its fallback.
-      logger.warn("flight status: caching the update of {}: {}", update.flight, error.what());
+      log_store_failure(logger, spdlog::level::warn, update, error.what());
     }
   }
   // Two steps: newest-wins holds within this process only until Valkey is back.
@@ -296,16 +305,25 @@ std::uint64_t FlightStatusListener::reconnects() const {
 
 void FlightStatusListener::on_message(const Message& message) {
   FlightStatusUpdate update;
+  // Why a message was ignored, never quoting it: a parse error's text would (nlohmann's "last
+  // read: '...'"), and the channel names a flight, which appears at debug level only.
+  std::string rejected;
   try {
     update = nlohmann::json::parse(message.payload).get<FlightStatusUpdate>();
     // A payload must describe the flight of its channel, so a message on one flight's channel
     // can never overwrite another flight's entry.
     if (message.channel != cache_.keys().flight_status_channel(update.flight))
-      throw std::invalid_argument(fmt::format("payload is for flight '{}'", update.flight));
+      rejected = "the update is for another flight than its channel's";
+  } catch (const nlohmann::json::parse_error& error) {
+    rejected = fmt::format("not JSON (syntax error at byte {})", error.byte);
   } catch (const std::exception& error) {
+    rejected = error.what();  // a missing or mistyped field, named without its value
+  }
+  if (!rejected.empty()) {
     malformed_.fetch_add(1);
-    logger_->warn("flight status: ignored a message of {} bytes on {}: {}", message.payload.size(),
-                  message.channel, error.what());
+    logger_->warn("flight status: ignored a message of {} bytes: {}", message.payload.size(),
+                  rejected);
+    logger_->debug("flight status: the ignored message came on {}", message.channel);
     return;
   }
   // A message heard after a newer one of the same flight is late: neither cached nor handed on,
@@ -327,7 +345,8 @@ void FlightStatusListener::on_message(const Message& message) {
     try {
       options_.on_update(update);
     } catch (const std::exception& error) {
-      logger_->error("flight status: on_update threw for {}: {}", update.flight, error.what());
+      logger_->error("flight status: on_update threw: {}", error.what());
+      logger_->debug("flight status: on_update threw for {}", update.flight);
     }
   }
 }

@@ -56,7 +56,7 @@ double parse_score(const Client& client, std::string_view operation, const Reply
   const double value = std::strtod(text.c_str(), &end);
   if (!(reply.is_string() || reply.is_status()) || end == text.c_str())
     throw ProtocolError(
-        fmt::format("{} on {}: '{}' is not a score", operation, client.endpoint(), text));
+        fmt::format("{} on {}: a reply that is not a score", operation, client.endpoint()));
   return value;
 }
 

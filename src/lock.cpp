@@ -91,11 +91,10 @@ bool owner_checked(Client& client, const Script& script, std::string_view operat
   const Reply reply = client.eval(
       script, keys, std::span<const std::string_view>{args}.first(argument.empty() ? 1 : 2));
   if (reply.is_error())
-    throw ReplyError(
-        fmt::format("lock {} of '{}' on {}: {}", operation, key, client.endpoint(), reply.text()));
+    throw ReplyError(fmt::format("lock {} on {}: {}", operation, client.endpoint(), reply.text()));
   if (!reply.is_integer())
-    throw ProtocolError(fmt::format("lock {} of '{}' on {}: expected an integer, got {}", operation,
-                                    key, client.endpoint(), to_string(reply.type())));
+    throw ProtocolError(fmt::format("lock {} on {}: expected an integer, got {}", operation,
+                                    client.endpoint(), to_string(reply.type())));
   return reply.as_integer() == 1;
 }
 
@@ -345,12 +344,13 @@ std::optional<LockLease> DistributedLock::try_acquire(std::string_view key,
         state->start_watchdog();
       return LockLease{std::move(state)};
     }
+    // Errors name the endpoint, not the key: the CacheManager logs them at warn level, where
+    // keys do not appear (docs/security.md).
     if (reply.is_error())
-      throw ReplyError(
-          fmt::format("lock acquire of '{}' on {}: {}", key, client_.endpoint(), reply.text()));
+      throw ReplyError(fmt::format("lock acquire on {}: {}", client_.endpoint(), reply.text()));
     if (!reply.is_nil())
-      throw ProtocolError(fmt::format("lock acquire of '{}' on {}: unexpected {} reply", key,
-                                      client_.endpoint(), to_string(reply.type())));
+      throw ProtocolError(fmt::format("lock acquire on {}: unexpected {} reply", client_.endpoint(),
+                                      to_string(reply.type())));
     const auto now = Clock::now();
     if (now >= give_up_at)
       return std::nullopt;

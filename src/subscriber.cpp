@@ -272,7 +272,9 @@ struct Subscriber::Impl {
     try {
       handler(message);
     } catch (const std::exception& error) {
-      logger->error("subscriber handler for '{}' threw: {}", name, error.what());
+      // The channel at debug level only: channel names, like keys, may carry user data.
+      logger->error("a subscriber handler threw: {}", error.what());
+      logger->debug("the subscriber handler that threw is that of '{}'", name);
     }
   }
 

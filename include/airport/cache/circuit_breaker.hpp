@@ -79,16 +79,20 @@ class CircuitBreaker {
   /// What try_acquire() granted. Cheap to copy; a default-constructed Permit is Rejected.
   class Permit {
    public:
+    /// What the caller may do.
     enum class Kind : std::uint8_t {
       Rejected,  ///< Do not call the server; use the fallback.
       Allowed,   ///< A normal call while closed.
       Probe,     ///< One of the half-open probe calls.
     };
     constexpr Permit() noexcept = default;
+    /// What was granted.
     [[nodiscard]] constexpr Kind kind() const noexcept { return kind_; }
     /// Whether the call may go out (Allowed or Probe).
     [[nodiscard]] constexpr bool granted() const noexcept { return kind_ != Kind::Rejected; }
+    /// Whether the call is a half-open probe, whose outcome decides between closed and open.
     [[nodiscard]] constexpr bool is_probe() const noexcept { return kind_ == Kind::Probe; }
+    /// granted().
     constexpr explicit operator bool() const noexcept { return granted(); }
 
    private:
@@ -106,12 +110,15 @@ class CircuitBreaker {
 
   /// What the breaker looks like right now, for stats and health endpoints.
   struct Snapshot {
+    /// The state at the time of the snapshot (an expired open period still reads Open).
     CircuitState state = CircuitState::Closed;
     /// Consecutive failures in the current closed period; 0 unless closed.
     int consecutive_failures = 0;
     /// Transitions so far, per target state (force_close() counts as one to closed).
     std::uint64_t opened = 0;
+    /// Transitions to half-open.
     std::uint64_t half_opened = 0;
+    /// Transitions to closed, force_close() included.
     std::uint64_t closed = 0;
     /// Calls rejected (open, or half-open with every probe permit handed out).
     std::uint64_t rejected = 0;
@@ -166,6 +173,7 @@ class CircuitBreaker {
   /// The current state, without moving an expired open breaker to half-open.
   [[nodiscard]] CircuitState state() const noexcept;
 
+  /// State and counters, read together under the breaker's lock.
   [[nodiscard]] Snapshot snapshot() const;
 
   /// Replaces the listener (an empty function removes it). Transitions already under way may
@@ -176,7 +184,9 @@ class CircuitBreaker {
   /// listener. For tests and demos; permits issued before are stale afterwards.
   void reset() noexcept;
 
+  /// The options it was made with.
   [[nodiscard]] const CircuitBreakerOptions& options() const noexcept { return options_; }
+  /// The failure-rate options it was made with.
   [[nodiscard]] const CircuitBreakerRateOptions& rate_options() const noexcept { return rate_; }
 
  private:

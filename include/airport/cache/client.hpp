@@ -42,7 +42,9 @@ struct SetOptions {
 
 /// One member of a sorted set with its score.
 struct ScoredMember {
+  /// The member's bytes.
   std::string member;
+  /// Its score; sorted sets order by it, ties by member.
   double score = 0;
   friend bool operator==(const ScoredMember&, const ScoredMember&) = default;
 };
@@ -58,6 +60,7 @@ class Session {
   /// Subscriber. Whatever the session changes (MULTI, WATCH, SELECT, CLIENT SETNAME, ...) is
   /// undone before its connection serves anyone else.
   virtual Reply execute(CommandArgs argv) = 0;
+  /// execute() with string-like arguments: command("WATCH", key). Error replies are returned.
   template <class... Args>
   Reply command(const Args&... args) {
     const std::array<std::string_view, sizeof...(Args)> argv{std::string_view{args}...};
@@ -124,40 +127,58 @@ class Client {
              std::span<const std::string_view> args = {});
 
   // --- strings ----------------------------------------------------------------------------
+  /// The value's bytes; nullopt when the key does not exist.
   std::optional<std::string> get(std::string_view key);
   /// Returns whether the value was written (false only when NX/XX prevented it).
   bool set(std::string_view key, std::string_view value, const SetOptions& options = {});
+  /// GETDEL: the value, deleted in the same step; nullopt when the key does not exist.
   std::optional<std::string> getdel(std::string_view key);
+  /// One value per key, in order; nullopt for a missing key.
   std::vector<std::optional<std::string>> mget(std::span<const std::string_view> keys);
+  /// Sets every pair at once, without expiry (MSET).
   void mset(std::span<const std::pair<std::string_view, std::string_view>> items);
+  /// INCR: the value after adding 1 (a missing key counts as 0). ReplyError for a value that is
+  /// not an integer.
   long long incr(std::string_view key);
+  /// INCRBY: the value after adding `by`; as incr().
   long long incrby(std::string_view key, long long by);
+  /// DECR: the value after subtracting 1; as incr().
   long long decr(std::string_view key);
   /// Number of keys removed.
   long long del(std::span<const std::string_view> keys);
+  /// One key: 1 if it was removed, 0 if it did not exist.
   long long del(std::string_view key);
   /// UNLINK: like DEL but reclaims memory in the background.
   long long unlink(std::span<const std::string_view> keys);
 
   // --- keys ---------------------------------------------------------------------------------
+  /// How many of `keys` exist (a key given twice counts twice, as EXISTS counts).
   long long exists(std::span<const std::string_view> keys);
+  /// Whether one key exists.
   bool exists(std::string_view key);
   /// Whether the key existed and got the expiry.
   bool expire(std::string_view key, std::chrono::seconds ttl);
+  /// expire() with millisecond precision (PEXPIRE).
   bool pexpire(std::string_view key, std::chrono::milliseconds ttl);
   /// Remaining time to live; nullopt when the key does not exist; a negative duration (-1 s)
   /// when it exists without expiry.
   std::optional<std::chrono::seconds> ttl(std::string_view key);
+  /// ttl() with millisecond precision (PTTL); -1 ms for a key without expiry.
   std::optional<std::chrono::milliseconds> pttl(std::string_view key);
+  /// Removes the key's expiry; false when the key does not exist or had none.
   bool persist(std::string_view key);
   /// "string", "hash", ..., or "none".
   std::string type(std::string_view key);
 
   /// One SCAN step: the next cursor ("0" when the iteration is complete) and a batch of keys.
   struct ScanPage {
+    /// Pass it to the next scan(); "0" ends the iteration.
     std::string cursor;
+    /// The keys of this step; may be empty while the iteration goes on.
     std::vector<std::string> keys;
   };
+  /// One SCAN step from `cursor` ("0" to start) over keys matching the glob `match`; `count` is
+  /// the server's hint of how much to look at per step, not a limit on the keys returned.
   ScanPage scan(std::string_view cursor, std::string_view match = "*", std::size_t count = 100);
   /// Calls on_batch for every non-empty SCAN batch until the iteration completes; never KEYS.
   /// Keys may repeat across batches (SCAN's guarantee); every key present for the whole scan is
@@ -177,39 +198,58 @@ class Client {
   /// Number of new fields.
   long long hset(std::string_view key,
                  std::span<const std::pair<std::string_view, std::string_view>> fields);
+  /// One field: whether it is new (false when an existing field was overwritten).
   bool hset(std::string_view key, std::string_view field, std::string_view value);
+  /// The field's value; nullopt when the key or the field does not exist.
   std::optional<std::string> hget(std::string_view key, std::string_view field);
+  /// One value per field, in order; nullopt for a missing field.
   std::vector<std::optional<std::string>> hmget(std::string_view key,
                                                 std::span<const std::string_view> fields);
+  /// Every field and value; empty when the key does not exist.
   std::unordered_map<std::string, std::string> hgetall(std::string_view key);
+  /// Number of fields removed.
   long long hdel(std::string_view key, std::span<const std::string_view> fields);
+  /// HINCRBY: the field's value after adding `by` (a missing field counts as 0).
   long long hincrby(std::string_view key, std::string_view field, long long by);
 
   // --- sets ---------------------------------------------------------------------------------
+  /// Number of members added (those already present do not count).
   long long sadd(std::string_view key, std::span<const std::string_view> members);
+  /// Number of members removed.
   long long srem(std::string_view key, std::span<const std::string_view> members);
+  /// Every member, in no particular order; empty when the key does not exist.
   std::vector<std::string> smembers(std::string_view key);
+  /// Whether `member` is in the set.
   bool sismember(std::string_view key, std::string_view member);
 
   // --- sorted sets --------------------------------------------------------------------------
   /// Number of new members.
   long long zadd(std::string_view key, std::span<const ScoredMember> members);
+  /// One member: 1 if it is new, 0 if only its score changed.
   long long zadd(std::string_view key, std::string_view member, double score);
+  /// The member's score after adding `by` (a new member starts at 0).
   double zincrby(std::string_view key, double by, std::string_view member);
+  /// The member's score; nullopt when it is not a member.
   std::optional<double> zscore(std::string_view key, std::string_view member);
   /// 0-based rank by ascending / descending score; nullopt when not a member.
   std::optional<long long> zrank(std::string_view key, std::string_view member);
+  /// As zrank(), counted from the highest score.
   std::optional<long long> zrevrank(std::string_view key, std::string_view member);
   /// Members in rank range [start, stop] (inclusive, negative counts from the end), with scores.
   std::vector<ScoredMember> zrange(std::string_view key, long long start, long long stop);
+  /// As zrange(), ranked from the highest score.
   std::vector<ScoredMember> zrevrange(std::string_view key, long long start, long long stop);
+  /// Number of members removed.
   long long zrem(std::string_view key, std::span<const std::string_view> members);
+  /// Number of members; 0 when the key does not exist.
   long long zcard(std::string_view key);
 
   // --- bitmaps ------------------------------------------------------------------------------
   /// Returns the previous bit.
   bool setbit(std::string_view key, std::uint64_t offset, bool value);
+  /// The bit at `offset`; false beyond the end of the string or for a missing key.
   bool getbit(std::string_view key, std::uint64_t offset);
+  /// Number of bits set in the whole string.
   long long bitcount(std::string_view key);
 
   // --- pub/sub and server -------------------------------------------------------------------
@@ -219,6 +259,7 @@ class Client {
   std::chrono::microseconds ping();
   /// INFO [section] as text.
   std::string info(std::string_view section = {});
+  /// DBSIZE: number of keys in the database of the node that answers.
   long long dbsize();
   /// Deletes every key of the selected database. For tests and demos only.
   void flushdb();

@@ -11,9 +11,12 @@ namespace airport::cache {
 /// A monotonic time source. Implementations are safe for concurrent use.
 class Clock {
  public:
+  /// steady_clock's, so that a ManualClock's times mix with real ones in the same code.
   using time_point = std::chrono::steady_clock::time_point;
+  /// steady_clock's duration (nanoseconds).
   using duration = std::chrono::steady_clock::duration;
   virtual ~Clock() = default;
+  /// The current time; never goes backwards.
   [[nodiscard]] virtual time_point now() const noexcept = 0;
 };
 
@@ -37,6 +40,7 @@ class ManualClock final : public Clock {
   [[nodiscard]] time_point now() const noexcept override {
     return time_point{duration{ticks_.load(std::memory_order_acquire)}};
   }
+  /// Moves the clock forward by `by` for every thread reading it.
   void advance(duration by) noexcept { ticks_.fetch_add(by.count(), std::memory_order_acq_rel); }
 
  private:

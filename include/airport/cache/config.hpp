@@ -22,11 +22,15 @@ namespace airport::cache {
 class Secret {
  public:
   Secret() = default;
+  /// Holds `value`; an empty one means "no secret".
   explicit Secret(std::string value) : value_(std::move(value)) {}
 
+  /// The secret itself. Call it only to put the secret on the wire, never to show it.
   [[nodiscard]] const std::string& reveal() const noexcept { return value_; }
+  /// Whether no secret is set.
   [[nodiscard]] bool empty() const noexcept { return value_.empty(); }
   friend bool operator==(const Secret&, const Secret&) = default;
+  /// Writes `***`, or nothing when no secret is set; never the secret.
   friend std::ostream& operator<<(std::ostream& out, const Secret& secret) {
     return out << (secret.empty() ? "" : "***");
   }

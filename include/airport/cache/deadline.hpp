@@ -14,8 +14,11 @@ namespace airport::cache {
 /// per thread by design).
 class DeadlineScope {
  public:
+  /// Deadlines are steady_clock times: wall-clock jumps cannot move them.
   using Clock = std::chrono::steady_clock;
 
+  /// Makes `deadline` (or the outer scope's, if that is earlier) this thread's deadline; the
+  /// destructor restores the outer one.
   explicit DeadlineScope(Clock::time_point deadline) noexcept;
   ~DeadlineScope();
   DeadlineScope(const DeadlineScope&) = delete;

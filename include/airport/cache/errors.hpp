@@ -38,6 +38,7 @@ enum class ErrorCategory { Connection, Timeout, Pool, Reply, Protocol, Config, S
 class Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+  /// What kind of failure this is: what the retry rules, the breaker and the stats go by.
   [[nodiscard]] virtual ErrorCategory category() const noexcept = 0;
 };
 

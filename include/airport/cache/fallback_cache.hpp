@@ -48,6 +48,7 @@ namespace airport::cache {
 /// tracks the resident memory of the entries: within 1% for 100k entries of 0 to 4000 bytes.
 class FallbackCache {
  public:
+  /// The time source of the entries' expiries (injectable for tests).
   using Clock = airport::cache::Clock;
 
   /// What the cache holds and has done since construction (clear() keeps the counters).

@@ -33,9 +33,11 @@ struct HealthStatus {
   std::chrono::system_clock::time_point last_check{};
   /// Checks run, and how many of them failed.
   std::uint64_t checks = 0;
+  /// Checks that got no PING answer or an error.
   std::uint64_t failed_checks = 0;
   /// Pooled connections open and idle right now.
   std::size_t pool_open = 0;
+  /// Of pool_open, those not lent out.
   std::size_t pool_idle = 0;
 };
 

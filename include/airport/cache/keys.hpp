@@ -164,16 +164,17 @@ inline constexpr std::array<CacheKeyPrefix, 23> all_cache_key_prefixes{
 /// Hex characters of MD5 kept by hash_key(), as the original's build_hash_key kept.
 inline constexpr std::size_t hash_key_digest_length = 12;
 
-/// The original's `build_hash_key(prefix, data)`: `<prefix>:hash:<first 12 hex chars of MD5 of
-/// the parameters' JSON>`, or `hash:<hex>` when `prefix` is empty. The JSON is Python's
-/// `json.dumps(data, sort_keys=True, separators=(',', ':'))`: objects sorted by key, no spaces,
-/// non-ASCII as `\uXXXX`; nlohmann writes the same bytes for strings, integers, booleans, null,
-/// arrays and objects (floats can differ in their last digits; NaN and infinities are `null`
-/// here and `NaN` in Python). So {"from":"LAX","to":"JFK","date":"2024-01-15"} under
-/// "flight:search" gives `flight:search:hash:9927c31dae3f`, as in Python. `prefix` is used
-/// literally (build it with CacheKeyBuilder or CacheKeyManager::hash_key()). 48 bits: keep the
-/// key space small enough (millions, not billions of distinct parameter sets) or use a
-/// CacheKeyBuilder key. Throws std::invalid_argument if the JSON holds invalid UTF-8.
+/// The original's `build_hash_key(prefix, data)`: `<prefix>:hash:<hex>`, where `<hex>` is the
+/// first 12 hex chars of the MD5 of the parameters' JSON, or `hash:<hex>` when `prefix` is
+/// empty. The JSON is Python's ``json.dumps(data, sort_keys=True, separators=(',', ':'))``:
+/// objects sorted by key, no spaces, non-ASCII as `\uXXXX`; nlohmann writes the same bytes for
+/// strings, integers, booleans, null, arrays and objects (floats can differ in their last digits;
+/// NaN and infinities are `null` here and `NaN` in Python). So
+/// {"from":"LAX","to":"JFK","date":"2024-01-15"} under "flight:search" gives
+/// `flight:search:hash:9927c31dae3f`, as in Python. `prefix` is used literally (build it with
+/// CacheKeyBuilder or CacheKeyManager::hash_key()). 48 bits: keep the key space small enough
+/// (millions, not billions of distinct parameter sets) or use a CacheKeyBuilder key. Throws
+/// std::invalid_argument if the JSON holds invalid UTF-8.
 [[nodiscard]] std::string hash_key(std::string_view prefix, const nlohmann::json& params);
 
 /// The original's `validate_key`: true when `key` is non-empty, at most `max_key_length` bytes
@@ -236,6 +237,7 @@ class CacheKeyBuilder {
   struct AnyTag {
     explicit AnyTag() = default;
   };
+  /// part(any_part) is any(): lets a list of parts mix literals and wildcards.
   static constexpr AnyTag any_part{};
 
   /// No prefix, default length limit.
@@ -327,7 +329,9 @@ class CacheKeyBuilder {
   /// std::invalid_argument if there is no part.
   [[nodiscard]] std::string pattern() const;
 
+  /// The prefix every key starts with ("" for none).
   [[nodiscard]] const std::string& prefix() const noexcept { return prefix_; }
+  /// Keys longer than this many bytes are shortened by build().
   [[nodiscard]] std::size_t max_key_length() const noexcept { return max_key_length_; }
 
  private:
@@ -342,7 +346,9 @@ class CacheKeyBuilder {
 
 /// One contained fragment of a nested (Russian-doll) key: its name and version.
 struct KeyVersion {
+  /// The fragment's kind as it appears in the key ("status").
   std::string_view name;
+  /// Its version counter.
   std::uint64_t version = 0;
 };
 
@@ -351,6 +357,7 @@ struct KeyVersion {
 /// docs/keys_and_ttl.md for the few it broke on). Shapes (shown without the prefix; every
 /// argument is one escaped part, never empty):
 ///
+/// ```
 ///   flight_search_key     flight:search:<origin>:<destination>:<date>[:<name>=<value>...]
 ///   flight_status_key     flight:status:<flight>
 ///   flight_schedule_key   flight:schedule:<flight>:<date>
@@ -368,6 +375,7 @@ struct KeyVersion {
 ///   fragment_key          doll:<kind>:<id>:v<version>
 ///   nested_key            doll:<kind>:<id>:v<version>[:<name>:v<version>...]
 ///   flight_status_channel flight:status:updates:<flight>          (pub/sub channel)
+/// ```
 ///
 /// `<flight_id>` is the original's flight id, e.g. "AA123_20240115". The forms taking a flight
 /// and a date build it with flight_id(): flight + "_" + the date without its dashes, so
@@ -378,9 +386,11 @@ struct KeyVersion {
 /// one tag, so that a flight's bitmap, seat locks, the locks' fencing counters and its
 /// reservations share one cluster slot (SeatMap's scripts touch several of them at once):
 ///
+/// ```
 ///   seat_map_key          seat:map:{<flight_id>}
 ///   seat_reservation_key  seat:reservation:{<flight_id>}:<seat>
 ///   seat_lock_key         seat:lock:{<flight_id>}:<seat>
+/// ```
 ///
 /// Every other key keeps its shape: each is used alone (one key per command or script), so a
 /// tag would only pile related keys onto one node. Without hash tags (the default) no key has
@@ -422,10 +432,14 @@ class CacheKeyManager {
   /// flight_id("AA123", "2024-01-15") == "AA123_20240115". Throws if either is empty.
   [[nodiscard]] static std::string flight_id(std::string_view flight, std::string_view date);
 
+  /// `flight:search:<origin>:<destination>:<date>`, then each of `params` as
+  /// `:<name>=<value>`.
   [[nodiscard]] std::string flight_search_key(std::string_view origin, std::string_view destination,
                                               std::string_view date,
                                               const KeyParams& params = {}) const;
+  /// `flight:status:<flight>`.
   [[nodiscard]] std::string flight_status_key(std::string_view flight) const;
+  /// `flight:schedule:<flight>:<date>`.
   [[nodiscard]] std::string flight_schedule_key(std::string_view flight,
                                                 std::string_view date) const;
   /// `flight:manifest:<flight_id>`, as the original: flight_manifest_key("AA123").
@@ -439,23 +453,28 @@ class CacheKeyManager {
   [[nodiscard]] std::string seat_map_key(std::string_view flight_id) const;
   /// seat_map_key(flight_id(flight, date)): `seat:map:AA123_20240115`.
   [[nodiscard]] std::string seat_map_key(std::string_view flight, std::string_view date) const;
+  /// A confirmed seat's reservation: `seat:reservation:<flight_id>:<seat>`.
   [[nodiscard]] std::string seat_reservation_key(std::string_view flight_id,
                                                  std::string_view seat) const;
+  /// seat_reservation_key(flight_id(flight, date), seat).
   [[nodiscard]] std::string seat_reservation_key(std::string_view flight, std::string_view date,
                                                  std::string_view seat) const;
   /// The lock on one seat of one flight: `seat:lock:<flight_id>:<seat>`. Deliberately takes no
   /// user, unlike the original's seat_lock_key(flight_id, seat, user_id): every contender must
   /// compute the same key, and the holder's token is stored as the lock's value.
   [[nodiscard]] std::string seat_lock_key(std::string_view flight_id, std::string_view seat) const;
+  /// seat_lock_key(flight_id(flight, date), seat).
   [[nodiscard]] std::string seat_lock_key(std::string_view flight, std::string_view date,
                                           std::string_view seat) const;
   /// `weather:city:<country>:<city>`.
   [[nodiscard]] std::string weather_key(std::string_view country, std::string_view city) const;
   /// `leaderboard:passenger_bookings`, the original's default board.
   [[nodiscard]] std::string leaderboard_key() const;
+  /// `leaderboard:<name>`.
   [[nodiscard]] std::string leaderboard_key(std::string_view name) const;
   /// `passenger:score:<passenger_id>`.
   [[nodiscard]] std::string passenger_score_key(std::string_view passenger_id) const;
+  /// `airport:daily:<airport>:<date>`.
   [[nodiscard]] std::string airport_daily_key(std::string_view airport,
                                               std::string_view date) const;
 
@@ -468,10 +487,11 @@ class CacheKeyManager {
     const std::string_view views[] = {std::string_view{parts}...};
     return russian_doll_key(std::span<const std::string_view>{views});
   }
+  /// russian_doll_key() for parts known only at run time.
   [[nodiscard]] std::string russian_doll_key(std::span<const std::string_view> parts) const;
 
-  /// The original's `dependency_key(parent_key, child_key)`: `dependency:<p>:<c>`, where <p> and
-  /// <c> are the first 8 hex chars of the MD5 of each key as given (prefix included), so a
+  /// The original's `dependency_key(parent_key, child_key)`: `dependency:<p>:<c>`, where `<p>` and
+  /// `<c>` are the first 8 hex chars of the MD5 of each key as given (prefix included), so a
   /// Python service tracking the same pair writes the same key.
   [[nodiscard]] std::string dependency_key(std::string_view parent_key,
                                            std::string_view child_key) const;
@@ -501,6 +521,7 @@ class CacheKeyManager {
   [[nodiscard]] std::string nested_key(std::string_view kind, std::string_view id,
                                        std::uint64_t version,
                                        std::initializer_list<KeyVersion> contained) const;
+  /// nested_key() for a list of contained fragments built at run time.
   [[nodiscard]] std::string nested_key(std::string_view kind, std::string_view id,
                                        std::uint64_t version,
                                        std::span<const KeyVersion> contained) const;
@@ -513,7 +534,9 @@ class CacheKeyManager {
   /// SCAN pattern matching every key under this prefix (`<prefix>:*`, or `*` without one).
   [[nodiscard]] std::string all_keys_pattern() const;
 
+  /// The prefix every key starts with ("" for none).
   [[nodiscard]] const std::string& prefix() const noexcept { return prefix_; }
+  /// Keys longer than this many bytes are shortened (see CacheKeyBuilder::build()).
   [[nodiscard]] std::size_t max_key_length() const noexcept { return max_key_length_; }
 
  private:

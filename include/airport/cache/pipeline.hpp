@@ -19,6 +19,7 @@ class Pipeline {
  public:
   /// Queues one command given as argv.
   Pipeline& add(std::span<const std::string_view> argv);
+  /// Queues one command given as a braced list: add({"SET", key, value}).
   Pipeline& add(std::initializer_list<std::string_view> argv);
   /// Queues one command from string-like arguments: add("SET", key, value).
   template <class... Args>
@@ -28,8 +29,11 @@ class Pipeline {
     return add(std::span<const std::string_view>{argv});
   }
 
+  /// Number of queued commands: the number of replies execute() returns.
   [[nodiscard]] std::size_t size() const noexcept { return count_; }
+  /// Whether nothing is queued.
   [[nodiscard]] bool empty() const noexcept { return count_ == 0; }
+  /// Drops every queued command, keeping the buffer for reuse.
   void clear() noexcept {
     encoded_.clear();
     count_ = 0;

@@ -28,33 +28,46 @@ class Reply {
  public:
   Reply() = default;  // nil
 
+  /// A nil reply (a missing key, an aborted EXEC).
   [[nodiscard]] static Reply nil() { return {}; }
+  /// An integer reply (`:42`).
   [[nodiscard]] static Reply integer(long long value) {
     Reply reply{ReplyType::Integer};
     reply.integer_ = value;
     return reply;
   }
+  /// A bulk string reply: a value's bytes.
   [[nodiscard]] static Reply string(std::string value) {
     return Reply{ReplyType::String, std::move(value)};
   }
+  /// A status reply (`+OK`, `+QUEUED`): never a stored value.
   [[nodiscard]] static Reply status(std::string value) {
     return Reply{ReplyType::Status, std::move(value)};
   }
+  /// An error reply; `value` is the text after the `-`, e.g. "WRONGTYPE Operation against...".
   [[nodiscard]] static Reply error(std::string value) {
     return Reply{ReplyType::Error, std::move(value)};
   }
+  /// An array reply of `elements`.
   [[nodiscard]] static Reply array(std::vector<Reply> elements) {
     Reply reply{ReplyType::Array};
     reply.elements_ = std::move(elements);
     return reply;
   }
 
+  /// Which kind of reply this is; the is_*() functions below test for one kind.
   [[nodiscard]] ReplyType type() const noexcept { return type_; }
+  /// type() == ReplyType::Nil.
   [[nodiscard]] bool is_nil() const noexcept { return type_ == ReplyType::Nil; }
+  /// type() == ReplyType::Integer.
   [[nodiscard]] bool is_integer() const noexcept { return type_ == ReplyType::Integer; }
+  /// type() == ReplyType::String (a bulk string, i.e. a value).
   [[nodiscard]] bool is_string() const noexcept { return type_ == ReplyType::String; }
+  /// type() == ReplyType::Status.
   [[nodiscard]] bool is_status() const noexcept { return type_ == ReplyType::Status; }
+  /// type() == ReplyType::Error.
   [[nodiscard]] bool is_error() const noexcept { return type_ == ReplyType::Error; }
+  /// type() == ReplyType::Array.
   [[nodiscard]] bool is_array() const noexcept { return type_ == ReplyType::Array; }
 
   /// The integer of an Integer reply; 0 for other kinds.
@@ -65,6 +78,7 @@ class Reply {
   [[nodiscard]] std::string take_text() noexcept { return std::move(text_); }
   /// The elements of an Array reply; empty for other kinds.
   [[nodiscard]] const std::vector<Reply>& elements() const noexcept { return elements_; }
+  /// The elements of an Array reply, to move them out.
   [[nodiscard]] std::vector<Reply>& elements() noexcept { return elements_; }
 
   /// The bytes of a String (bulk) reply; nullopt for every other kind. A Status is never a
@@ -74,6 +88,7 @@ class Reply {
       return text_;
     return std::nullopt;
   }
+  /// As above, moving the bytes out of a temporary reply.
   [[nodiscard]] std::optional<std::string> as_optional_string() && {
     if (type_ == ReplyType::String)
       return std::move(text_);

@@ -70,6 +70,7 @@ class RetryPolicy {
       int attempts_made, ErrorCategory category, bool idempotent, bool surely_not_sent,
       Clock::time_point now, Clock::time_point deadline) const;
 
+  /// The options it was made with.
   [[nodiscard]] const RetryOptions& options() const noexcept { return options_; }
 
  private:
@@ -104,8 +105,11 @@ struct RetryBudgetOptions {
 /// cap is exact.
 class RetryBudget {
  public:
+  /// The budget's counters right now, for stats.
   struct Snapshot {
+    /// Operations recorded within the sliding window.
     std::uint64_t requests_in_window = 0;
+    /// Retries granted within the sliding window.
     std::uint64_t retries_in_window = 0;
     /// Retries refused since construction.
     std::uint64_t exhausted_count = 0;
@@ -122,16 +126,20 @@ class RetryBudget {
   /// Counts one operation (call it once per operation, not per attempt). The overload taking
   /// `now` saves the clock read when the caller has one.
   void record_request() noexcept { record_request(clock_->now()); }
+  /// record_request() at `now`, a time read from the budget's clock.
   void record_request(Clock::time_point now) noexcept;
 
   /// Asks for one retry: true (and the retry is counted) while the window's retries are below
   /// floor(retry_ratio * requests) + min_retries_per_second * window; false (counted as
   /// exhausted) otherwise.
   [[nodiscard]] bool try_spend() noexcept { return try_spend(clock_->now()); }
+  /// try_spend() at `now`, a time read from the budget's clock.
   [[nodiscard]] bool try_spend(Clock::time_point now) noexcept;
 
+  /// The window's counts as of the clock's now, and the retries refused so far.
   [[nodiscard]] Snapshot snapshot() const noexcept;
 
+  /// The options it was made with.
   [[nodiscard]] const RetryBudgetOptions& options() const noexcept { return options_; }
 
  private:

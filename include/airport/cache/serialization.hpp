@@ -82,7 +82,9 @@ concept Cacheable = !std::is_array_v<T> && requires(const T& value, std::string_
 /// Infinity included (a double member receives them).
 template <JsonCodable T>
 requires(!detail::HasBuiltinCodec<T>) struct codec<T> {
+  /// Compact JSON from the type's to_json.
   static std::string encode(const T& value) { return nlohmann::json(value).dump(); }
+  /// The T from_json reads; nullopt for bytes that are not JSON, or JSON of another shape.
   static std::optional<T> decode(std::string_view bytes) noexcept {
     try {
       const std::optional<nlohmann::json> json = detail::parse_like_python(bytes);
@@ -112,7 +114,9 @@ struct codec<nlohmann::json> {
 /// Stored verbatim: the cache holds exactly these bytes, as the original's str() did.
 template <>
 struct codec<std::string> {
+  /// The string's bytes, unchanged.
   static std::string encode(const std::string& value) { return value; }
+  /// The bytes, unchanged; any bytes are a string.
   static std::optional<std::string> decode(std::string_view bytes) { return std::string{bytes}; }
 };
 
@@ -120,7 +124,9 @@ struct codec<std::string> {
 /// the original wrote for a Python bool, str(True) = `True` and `False`; nothing else.
 template <>
 struct codec<bool> {
+  /// `true` or `false`.
   static std::string encode(bool value) { return value ? "true" : "false"; }
+  /// true for `true` / `True`, false for `false` / `False`, nullopt for anything else.
   static std::optional<bool> decode(std::string_view bytes) noexcept {
     if (bytes == "true" || bytes == "True")
       return true;
@@ -134,7 +140,9 @@ struct codec<bool> {
 /// Python's str() and json.dumps write for an int.
 template <class T>
 requires(std::integral<T> && !std::same_as<T, bool>) struct codec<T> {
+  /// Decimal text, `-` for negatives, no leading zeros.
   static std::string encode(T value) { return std::to_string(value); }
+  /// The whole bytes as a decimal T; nullopt for anything else, or a number out of T's range.
   static std::optional<T> decode(std::string_view bytes) noexcept {
     T value{};
     const auto [end, error] = std::from_chars(bytes.data(), bytes.data() + bytes.size(), value);
@@ -151,6 +159,7 @@ requires(std::integral<T> && !std::same_as<T, bool>) struct codec<T> {
 /// not `true` or a quoted number. A finite value too large for T is not a T.
 template <std::floating_point T>
 struct codec<T> {
+  /// The shortest exact decimal, or `NaN` / `Infinity` / `-Infinity`.
   static std::string encode(T value) {
     if (std::isnan(value))
       return "NaN";
@@ -158,6 +167,7 @@ struct codec<T> {
       return value > 0 ? "Infinity" : "-Infinity";
     return nlohmann::json(value).dump();
   }
+  /// The number the bytes spell (see above); nullopt for anything else.
   static std::optional<T> decode(std::string_view bytes) noexcept {
     if (bytes == "NaN" || bytes == "nan")
       return std::numeric_limits<T>::quiet_NaN();
@@ -182,9 +192,11 @@ struct codec<T> {
 /// std::optional<std::string>, the string "None" or "null" reads back as no value.
 template <Cacheable T>
 struct codec<std::optional<T>> {
+  /// `null` for nullopt, else what codec<T> writes.
   static std::string encode(const std::optional<T>& value) {
     return value ? std::string{codec<T>::encode(*value)} : std::string{"null"};
   }
+  /// An empty optional for `None` / `null`, the T codec<T> reads, or nullopt when neither.
   static std::optional<std::optional<T>> decode(std::string_view bytes) noexcept {
     if (detail::is_none(bytes))
       return std::optional<T>{};

@@ -18,8 +18,11 @@ namespace airport::cache {
 
 /// One received message. `pattern` is empty for a plain SUBSCRIBE.
 struct Message {
+  /// The channel it was published on.
   std::string channel;
+  /// The published bytes.
   std::string payload;
+  /// The PSUBSCRIBE pattern that matched the channel.
   std::string pattern;
 };
 
@@ -49,7 +52,9 @@ class Subscriber {
   void subscribe(std::string channel, MessageHandler handler);
   /// PSUBSCRIBE pattern (glob-style).
   void psubscribe(std::string pattern, MessageHandler handler);
+  /// Drops the channel's handler and sends UNSUBSCRIBE; harmless for a channel not subscribed.
   void unsubscribe(std::string_view channel);
+  /// Drops the pattern's handler and sends PUNSUBSCRIBE; harmless for a pattern not subscribed.
   void punsubscribe(std::string_view pattern);
 
   /// Waits until the server confirmed every current subscription on the current connection.

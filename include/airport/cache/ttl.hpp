@@ -115,11 +115,15 @@ class TTLCalculator {
   /// simulations. Throws as the other constructor does.
   TTLCalculator(double jitter_ratio, std::uint64_t seed);
 
+  /// Copies the ratio and the generator's current state: a copy of a seeded calculator goes on
+  /// with the same sequence, independently of the original.
   TTLCalculator(const TTLCalculator& other) noexcept;
+  /// As the copy constructor.
   TTLCalculator& operator=(const TTLCalculator& other) noexcept;
 
   /// `base` with jitter. Throws std::invalid_argument naming the value unless base > 0.
   [[nodiscard]] std::chrono::milliseconds jittered(std::chrono::milliseconds base) const;
+  /// The preset's TTL (ttl_of()) with jitter.
   [[nodiscard]] std::chrono::milliseconds jittered(TTLPreset preset) const {
     return jittered(std::chrono::milliseconds{ttl_of(preset)});
   }
@@ -127,6 +131,7 @@ class TTLCalculator {
   /// `base` unchanged, validated as jittered() validates it: for keys that must expire at a
   /// precise time (locks, reservations).
   [[nodiscard]] static std::chrono::milliseconds exact(std::chrono::milliseconds base);
+  /// The preset's TTL without jitter.
   [[nodiscard]] static std::chrono::milliseconds exact(TTLPreset preset) {
     return std::chrono::milliseconds{ttl_of(preset)};
   }
@@ -136,7 +141,10 @@ class TTLCalculator {
   [[nodiscard]] bool should_refresh_early(std::chrono::nanoseconds remaining,
                                           std::chrono::nanoseconds delta, double beta = 1.0) const;
 
+  /// The ratio given at construction: a jittered TTL lies within this share of the base, either
+  /// way.
   [[nodiscard]] double jitter_ratio() const noexcept { return ratio_; }
+  /// Whether it was made with a seed (deterministic sequence).
   [[nodiscard]] bool seeded() const noexcept { return seeded_; }
 
  private:

@@ -72,6 +72,7 @@ class ValkeyClient final : public Client {
   [[nodiscard]] std::string endpoint() const override;
   [[nodiscard]] std::uint64_t server_epoch() const noexcept override;
 
+  /// The configuration this client was made with (validated).
   [[nodiscard]] const ValkeyConfig& config() const noexcept;
 
  private:

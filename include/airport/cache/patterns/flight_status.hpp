@@ -38,10 +38,15 @@ namespace airport::cache {
 /// the same update again is written again (its TTL starts over). The compare and the write are
 /// one Lua script on the server, so publishers and listeners in any number of processes agree.
 struct FlightStatusUpdate {
+  /// The flight number ("UA123"); never empty.
   std::string flight;
+  /// The status text ("boarding", "delayed").
   std::string status;
+  /// The departure gate ("B22").
   std::string gate;
+  /// Expected delay; 0 when on time.
   std::chrono::minutes delay{0};
+  /// When the source produced this update: decides which of two updates is newer.
   std::chrono::sys_time<std::chrono::milliseconds> updated_at{};
   friend bool operator==(const FlightStatusUpdate&, const FlightStatusUpdate&) = default;
 };
@@ -55,6 +60,7 @@ void from_json(const nlohmann::json& json, FlightStatusUpdate& update);
 /// The publishing side. Safe for concurrent use; the CacheManager must outlive it.
 class FlightStatusChannel {
  public:
+  /// Publishes through `cache` (its client and its key manager); no network call here.
   explicit FlightStatusChannel(CacheManager& cache);
 
   /// Caches the update under flight_status_key(update.flight) with TTLPreset::NearRealtime,

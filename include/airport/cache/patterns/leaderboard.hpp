@@ -16,8 +16,11 @@ namespace airport::cache {
 
 /// One line of a board. `rank` is 1-based: the leader has rank 1.
 struct LeaderboardEntry {
+  /// Who ("P42").
   std::string member;
+  /// Their score.
   double score = 0;
+  /// 1-based position, highest score first.
   long long rank = 0;
   friend bool operator==(const LeaderboardEntry&, const LeaderboardEntry&) = default;
 };
@@ -77,7 +80,9 @@ class Leaderboard {
   /// Number of members (ZCARD).
   [[nodiscard]] long long size();
 
+  /// The sorted set's key.
   [[nodiscard]] const std::string& key() const noexcept { return key_; }
+  /// The options it was made with.
   [[nodiscard]] const LeaderboardOptions& options() const noexcept { return options_; }
 
  private:

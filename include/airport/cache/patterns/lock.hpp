@@ -28,6 +28,7 @@ struct LockOptions {
   /// Backoff between tries: full jitter, uniform in [0, min(retry_max, retry_base * 2^n)]
   /// (backoff.hpp). retry_base must be positive, retry_max >= retry_base. Default 10 ms / 200 ms.
   std::chrono::milliseconds retry_base{10};
+  /// The cap of that backoff (see retry_base).
   std::chrono::milliseconds retry_max{200};
   /// Run a watchdog thread that extends the lease every ttl/3 while it is held; see LockLease.
   /// Default false.
@@ -66,7 +67,9 @@ struct LockHolder {
 /// Thrown by DistributedLock::acquire() when the lock stayed taken for the whole wait.
 class LockNotAcquired : public std::runtime_error {
  public:
+  /// The message names `key` and how long the acquire waited.
   LockNotAcquired(std::string key, std::chrono::milliseconds waited);
+  /// The lock's key.
   [[nodiscard]] const std::string& key() const noexcept { return key_; }
   /// LockOptions::wait_timeout of the failed acquire.
   [[nodiscard]] std::chrono::milliseconds waited() const noexcept { return waited_; }
@@ -89,6 +92,7 @@ class LockNotAcquired : public std::runtime_error {
 /// is retried at the next tick.
 class LockLease {
  public:
+  /// Takes over `other`'s lock and watchdog; `other` then owns nothing.
   LockLease(LockLease&& other) noexcept;
   /// Releases the lease held so far (errors swallowed, as the destructor does), then takes over.
   LockLease& operator=(LockLease&& other) noexcept;
@@ -98,6 +102,7 @@ class LockLease {
   /// Never throws: client errors are swallowed (the lock then expires after its ttl).
   ~LockLease();
 
+  /// The lock's key; empty for a moved-from lease.
   [[nodiscard]] const std::string& key() const noexcept;
   /// The random 128-bit token (32 hex characters) that proves ownership.
   [[nodiscard]] const std::string& token() const noexcept;
@@ -161,6 +166,7 @@ class LockLease {
 /// the DistributedLock and every lease it handed out.
 class DistributedLock {
  public:
+  /// Locks on `client`'s server; no network call here.
   explicit DistributedLock(Client& client) noexcept : client_{client} {}
 
   /// Tries to take `key` (SET NX PX and INCR of the fencing counter, in one script, so a fencing
@@ -184,6 +190,7 @@ class DistributedLock {
   /// another process. Same scripts and results as LockLease::release() / extend(); throw the
   /// Client's errors.
   bool release(std::string_view key, const LockHolder& holder);
+  /// Sets `key`'s expiry to `ttl` if `holder` still owns it; see release(key, holder).
   bool extend(std::string_view key, const LockHolder& holder, std::chrono::milliseconds ttl);
 
   /// The key of `key`'s fencing counter: `key + ":fence{" + key + "}"`, or `key + ":fence"` when

@@ -22,47 +22,47 @@ namespace airport::cache {
 
 /// A passenger; covered by the passenger version.
 struct DollPassenger {
-  std::string id;  ///< "P42"
-  std::string name;
-  std::string seat;
+  std::string id;    ///< "P42"
+  std::string name;  ///< As shown on the manifest.
+  std::string seat;  ///< "12C"
 };
 
 /// When a flight leaves and arrives; covered by the schedule version.
 struct DollSchedule {
   std::string departure;  ///< "08:15"
-  std::string arrival;
+  std::string arrival;    ///< "16:40"
 };
 
 /// How a flight is doing; covered by the status version.
 struct DollStatus {
-  std::string status;  ///< "on time", "delayed", "boarding"
-  std::string gate;
-  std::chrono::minutes delay{0};
+  std::string status;             ///< "on time", "delayed", "boarding"
+  std::string gate;               ///< "B22"
+  std::chrono::minutes delay{0};  ///< 0 when on time.
 };
 
 /// A flight. Its own version covers number and destination; the parts have their own versions,
 /// and `manifest` (the passenger ids, in order) has the manifest version.
 struct DollFlight {
-  std::string number;  ///< "UA123"
-  std::string destination;
-  DollSchedule schedule;
-  DollStatus status;
-  std::vector<std::string> manifest;
+  std::string number;                 ///< "UA123"
+  std::string destination;            ///< "JFK"
+  DollSchedule schedule;              ///< Covered by the schedule version.
+  DollStatus status;                  ///< Covered by the status version.
+  std::vector<std::string> manifest;  ///< Passenger ids, in manifest order.
 };
 
 /// An airport's daily board; its version covers name, date and the list of flights.
 struct DollAirport {
-  std::string code;  ///< "LAX"
-  std::string name;
-  std::string date;  ///< "2024-01-15"
-  std::vector<std::string> flights;
+  std::string code;                  ///< "LAX"
+  std::string name;                  ///< "Los Angeles International"
+  std::string date;                  ///< "2024-01-15"
+  std::vector<std::string> flights;  ///< Flight numbers, in board order.
 };
 
 /// The whole database, keyed by code, number and passenger id.
 struct DollData {
-  std::map<std::string, DollAirport, std::less<>> airports;
-  std::map<std::string, DollFlight, std::less<>> flights;
-  std::map<std::string, DollPassenger, std::less<>> passengers;
+  std::map<std::string, DollAirport, std::less<>> airports;      ///< By airport code.
+  std::map<std::string, DollFlight, std::less<>> flights;        ///< By flight number.
+  std::map<std::string, DollPassenger, std::less<>> passengers;  ///< By passenger id.
 };
 
 /// Loads the data a render works on: a snapshot the render owns, taken under whatever lock
@@ -98,9 +98,9 @@ enum class DollKind { Board, Flight, Schedule, Status, Manifest, Passenger };
 
 /// The already rendered inner fragments of a flight.
 struct DollFlightParts {
-  std::string_view schedule;
-  std::string_view status;
-  std::string_view manifest;
+  std::string_view schedule;  ///< The schedule fragment.
+  std::string_view status;    ///< The status fragment.
+  std::string_view manifest;  ///< The manifest fragment (its passengers inside).
 };
 
 /// The user's renderers: fragment text from the entity's own data and the inner fragments. A
@@ -108,12 +108,18 @@ struct DollFlightParts {
 /// fragments it is given: the flight renderer takes schedule, status and manifest from `parts`,
 /// not from the DollFlight. Empty members use the built-in HTML renderers.
 struct DollRenderers {
+  /// One passenger.
   std::function<std::string(const DollPassenger&)> passenger;
+  /// A flight's schedule.
   std::function<std::string(std::string_view flight, const DollSchedule&)> schedule;
+  /// A flight's status.
   std::function<std::string(std::string_view flight, const DollStatus&)> status;
+  /// A flight's manifest from its rendered passenger fragments, in manifest order.
   std::function<std::string(std::string_view flight, std::span<const std::string> passengers)>
       manifest;
+  /// A flight from its rendered parts.
   std::function<std::string(const DollFlight&, const DollFlightParts&)> flight;
+  /// An airport's board from its rendered flight fragments, in board order.
   std::function<std::string(const DollAirport&, std::span<const std::string> flights)> board;
 };
 
@@ -138,7 +144,9 @@ struct RenderReport {
 
 /// A rendered fragment and how it was obtained.
 struct RenderedFragment {
+  /// The fragment's text, as the renderers made it.
   std::string text;
+  /// What was rebuilt, reused or left uncached to make it.
   RenderReport report;
 };
 
@@ -167,7 +175,7 @@ struct RussianDollOptions {
 /// Versions are counters in one hash (`doll:versions`, field `<kind>:<id>`, 0 when absent),
 /// bumped with HINCRBY by changed(). A key embeds its own version and those of its direct
 /// children: a leaf child (schedule, status, passenger) with its counter, a child that contains
-/// others (a manifest in a flight, a flight in a board) with <fp>, the first 64 bits of the
+/// others (a manifest in a flight, a flight in a board) with `<fp>`, the first 64 bits of the
 /// SHA-256 of that child's key. So a passenger's change reaches the keys of its manifest, its
 /// flight and the board, and nothing else. Keys longer than max_key_length are shortened by
 /// CacheKeyManager with a digest of the whole key. Outdated fragments are never deleted: nobody
@@ -229,9 +237,11 @@ class RussianDollCache {
   /// version. Throws the Client's errors (ConnectionError, ...): a bump that did not happen must
   /// be retried, or fragments containing the old data would still be served.
   std::uint64_t changed(DollKind kind, std::string_view id);
+  /// changed(DollKind::Status, flight): status, gate or delay.
   std::uint64_t status_changed(std::string_view flight) {
     return changed(DollKind::Status, flight);
   }
+  /// changed(DollKind::Schedule, flight): departure or arrival.
   std::uint64_t schedule_changed(std::string_view flight) {
     return changed(DollKind::Schedule, flight);
   }
@@ -239,6 +249,7 @@ class RussianDollCache {
   std::uint64_t manifest_changed(std::string_view flight) {
     return changed(DollKind::Manifest, flight);
   }
+  /// changed(DollKind::Passenger, passenger): name or seat.
   std::uint64_t passenger_changed(std::string_view passenger) {
     return changed(DollKind::Passenger, passenger);
   }

@@ -61,9 +61,13 @@ struct SeatMapOptions {
 /// instance). Store it (all fields are text or numbers) and hand it back to confirm(), extend()
 /// or release(); otherwise it expires by itself after the hold ttl.
 struct SeatHold {
+  /// The flight number ("AA123").
   std::string flight{};
+  /// The flight's date ("2024-01-15").
   std::string date{};
+  /// The seat ("12C").
   std::string seat{};
+  /// Who it is held for; recorded as the seat lock's owner.
   std::string passenger{};
   /// The seat lock's random token: whoever knows it owns the hold.
   std::string token{};
@@ -81,10 +85,13 @@ enum class HoldStatus {
                  ///< identified by its token, not by the passenger.
 };
 
+/// What SeatMap::hold() did, and the hold when it got one.
 struct HoldResult {
+  /// The outcome.
   HoldStatus status = HoldStatus::HeldByOther;
   /// Set exactly when status is Held.
   std::optional<SeatHold> hold{};
+  /// Whether the seat is now held (status is Held).
   explicit operator bool() const noexcept { return status == HoldStatus::Held; }
 };
 
@@ -179,6 +186,7 @@ class SeatMap {
 
   /// The key manager in use: the one given, with hash tags on when the client is a cluster.
   [[nodiscard]] const CacheKeyManager& keys() const noexcept { return keys_; }
+  /// The options it was made with.
   [[nodiscard]] const SeatMapOptions& options() const noexcept { return options_; }
 
  private:
