@@ -80,20 +80,10 @@ std::string server_version_of(const cache::ValkeyConfig& config) {
   probe.socket_timeout = std::chrono::milliseconds{300};
   cache::ValkeyClient client{probe, {.logger = quiet_logger(), .health_check = false}};
   const std::string info = client.info("server");
-  std::map<std::string, std::string, std::less<>> fields;
-  std::size_t start = 0;
-  while (start < info.size()) {
-    const auto end = std::min(info.find('\n', start), info.size());
-    std::string_view line{info.data() + start, end - start};
-    if (line.ends_with('\r'))
-      line.remove_suffix(1);
-    if (const auto colon = line.find(':'); colon != std::string_view::npos)
-      fields.emplace(line.substr(0, colon), line.substr(colon + 1));
-    start = end + 1;
-  }
   for (const char* product : {"valkey", "redis"}) {
-    if (const auto found = fields.find(std::string{product} + "_version"); found != fields.end())
-      return std::string{product} + " " + found->second;
+    if (std::string version = cache::testing::info_field(info, std::string{product} + "_version");
+        !version.empty())
+      return std::string{product} + " " + version;
   }
   return "of unknown version (INFO server names none)";
 }

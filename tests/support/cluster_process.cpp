@@ -55,17 +55,6 @@ std::vector<std::string> split(const std::string& text, char separator) {
   return parts;
 }
 
-// The value of "field:value" in an INFO or CLUSTER INFO reply, "" when absent.
-std::string info_field(const std::string& info, std::string_view field) {
-  for (const auto& line : split(info, '\n')) {
-    if (line.size() > field.size() && line.compare(0, field.size(), field) == 0 &&
-        line[field.size()] == ':') {
-      return line.substr(field.size() + 1);
-    }
-  }
-  return {};
-}
-
 void expect_ok(const std::string& reply, const std::string& what, const ServerProcess& node) {
   if (reply != "OK") {
     throw std::runtime_error("ClusterProcess: " + what + " on " + where(node) + " answered " +

@@ -337,6 +337,20 @@ std::string server_binary_version(const std::string& binary) {
   return version_field(version_line(binary));
 }
 
+std::string info_field(std::string_view info, std::string_view field) {
+  std::size_t start = 0;
+  while (start < info.size()) {
+    const std::size_t end = std::min(info.find('\n', start), info.size());
+    std::string_view line = info.substr(start, end - start);
+    if (line.ends_with('\r'))
+      line.remove_suffix(1);
+    if (line.size() > field.size() && line.starts_with(field) && line[field.size()] == ':')
+      return std::string{line.substr(field.size() + 1)};
+    start = end + 1;
+  }
+  return {};
+}
+
 ServerProcess::ServerProcess(ServerOptions options)
     : options_(std::move(options)), binary_(find_server_binary()) {
   debug_command_ = supports_enable_debug_command(binary_);

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "support/raw_client.hpp"
@@ -73,6 +74,10 @@ struct ServerOptions {
 /// The version `binary --version` reports ("8.0.1" from "Valkey server v=8.0.1 sha=..."), or ""
 /// when it reports none. Costs a fork and exec.
 [[nodiscard]] std::string server_binary_version(const std::string& binary);
+
+/// The value of "field:value" in an INFO or CLUSTER INFO reply ("7.0.15" for redis_version),
+/// without the line's \r; "" when the field is absent.
+[[nodiscard]] std::string info_field(std::string_view info, std::string_view field);
 
 /// One server process. The binary is server_binary(). Snapshots are off (--save ""), but save()
 /// works.
