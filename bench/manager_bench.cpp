@@ -194,6 +194,7 @@ std::unique_ptr<CacheManager> make_open_manager(benchmark::State& state) {
   config.port = refusing_port();
   config.circuit_breaker.failure_threshold = 1;
   config.circuit_breaker.recovery_timeout = 24h;
+  config.circuit_breaker.initial_recovery_timeout = 24h;  // no probe during the benchmark
   config.retry.max_attempts = 1;
   auto manager = std::make_unique<CacheManager>(
       config, CacheManagerOptions{.logger = quiet_logger(), .health_check_closes_circuit = false});

@@ -37,6 +37,14 @@ const CircuitBreakerOptions& validated(const CircuitBreakerOptions& options) {
     invalid("CircuitBreakerOptions.recovery_timeout",
             std::to_string(options.recovery_timeout.count()) + "ms", "must be positive");
   }
+  if (options.initial_recovery_timeout <= std::chrono::milliseconds::zero()) {
+    invalid("CircuitBreakerOptions.initial_recovery_timeout",
+            std::to_string(options.initial_recovery_timeout.count()) + "ms", "must be positive");
+  }
+  if (options.failure_spacing < std::chrono::milliseconds::zero()) {
+    invalid("CircuitBreakerOptions.failure_spacing",
+            std::to_string(options.failure_spacing.count()) + "ms", "must not be negative");
+  }
   // The probe count shares an atomic word with the state and the generation: 30 bits.
   constexpr int max_probes = (1 << 30) - 1;
   if (options.half_open_max_calls < 1 || options.half_open_max_calls > max_probes) {
@@ -127,7 +135,7 @@ bool CircuitBreaker::move_locked(CircuitState to, StillValid still_valid,
     const auto next = generation_of(word) + 1;
     // Published by the release CAS below, before any permit of the new generation exists.
     if (to == CircuitState::Open) {
-      open_until_.store((clock_->now() + options_.recovery_timeout).time_since_epoch().count(),
+      open_until_.store((clock_->now() + open_period_locked()).time_since_epoch().count(),
                         std::memory_order_relaxed);
     } else if (to == CircuitState::Closed) {
       failures_.store(pack_failures(next, 0), std::memory_order_relaxed);
@@ -136,6 +144,12 @@ bool CircuitBreaker::move_locked(CircuitState to, StillValid still_valid,
     if (state_.compare_exchange_weak(word, pack(next, 0, to), std::memory_order_acq_rel,
                                      std::memory_order_acquire)) {
       from = state_of(word);
+      if (to == CircuitState::Open) {
+        // Saturates long before the shift could overflow: 2^20 initial periods exceed any cap.
+        open_streak_ = std::min(open_streak_ + 1, 20u);
+      } else if (to == CircuitState::Closed) {
+        open_streak_ = 0;
+      }
       auto& counter = to == CircuitState::Open     ? opened_
                       : to == CircuitState::Closed ? closed_
                                                    : half_opened_;
@@ -214,17 +228,23 @@ void CircuitBreaker::record_failure(Permit permit) noexcept {
         const std::lock_guard lock(mutex_);
         record_allowed_locked(permit, true, from, moved);
       } else {
+        // Under the mutex, so that the count and the time of the last counted failure move
+        // together; a success still resets the count lock-free, hence the CAS.
+        const std::lock_guard lock(mutex_);
+        const auto now = clock_->now();
         auto word = failures_.load(std::memory_order_relaxed);
         std::uint32_t count = 0;
         do {
           if (failures_generation(word) != permit.generation_)
             return;  // stale
+          if (!counts_locked(failures_count(word), now))
+            return;  // the same evidence as the last counted failure
           count = failures_count(word) + 1;
         } while (!failures_.compare_exchange_weak(word, pack_failures(permit.generation_, count),
                                                   std::memory_order_relaxed));
+        last_counted_failure_ = now;
         if (count < static_cast<std::uint32_t>(options_.failure_threshold))
           return;
-        const std::lock_guard lock(mutex_);
         moved = move_locked(
             CircuitState::Open,
             [&](std::uint64_t w) {
@@ -264,7 +284,14 @@ void CircuitBreaker::record_allowed_locked(Permit permit, bool failure, CircuitS
   if (state_of(word) != CircuitState::Closed || generation_of(word) != permit.generation_)
     return;
   const auto previous = failures_.load(std::memory_order_relaxed);
-  const std::uint32_t count = failure ? failures_count(previous) + 1 : 0;
+  std::uint32_t count = 0;
+  if (failure) {
+    count = failures_count(previous);
+    if (const auto now = clock_->now(); counts_locked(count, now)) {
+      ++count;
+      last_counted_failure_ = now;
+    }
+  }
   failures_.store(pack_failures(permit.generation_, count), std::memory_order_relaxed);
   record_window_locked(failure);
   if (count >= static_cast<std::uint32_t>(options_.failure_threshold) || rate_exceeded_locked()) {
@@ -365,6 +392,7 @@ void CircuitBreaker::reset() noexcept {
   }
   clear_window_locked();
   probe_successes_ = 0;
+  open_streak_ = 0;
   opened_.store(0, std::memory_order_relaxed);
   half_opened_.store(0, std::memory_order_relaxed);
   closed_.store(0, std::memory_order_relaxed);
@@ -402,6 +430,24 @@ void CircuitBreaker::clear_window_locked() noexcept {
   window_next_ = 0;
   window_calls_ = 0;
   window_failures_ = 0;
+}
+
+// Requires mutex_. Whether a failure at `now` counts toward failure_threshold, with `count`
+// failures counted so far in this closed period: the first always does, a later one only
+// failure_spacing after the last one that did.
+bool CircuitBreaker::counts_locked(std::uint32_t count, Clock::time_point now) const noexcept {
+  return count == 0 || now - last_counted_failure_ >= options_.failure_spacing;
+}
+
+// Requires mutex_. How long the next open period lasts: initial_recovery_timeout doubled once
+// per open period since the breaker last closed, capped at recovery_timeout.
+Clock::duration CircuitBreaker::open_period_locked() const noexcept {
+  const auto cap = Clock::duration{options_.recovery_timeout};
+  const auto initial = std::min(Clock::duration{options_.initial_recovery_timeout}, cap);
+  auto period = initial;
+  for (unsigned i = 0; i < open_streak_ && period < cap; ++i)
+    period *= 2;
+  return std::min(period, cap);
 }
 
 bool CircuitBreaker::rate_exceeded_locked() const noexcept {

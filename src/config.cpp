@@ -406,6 +406,10 @@ constexpr std::array kVariables{
                                                         "circuit_breaker.recovery_timeout"),
     variable<&C::circuit_breaker, &B::half_open_max_calls>("VALKEY_CIRCUIT_HALF_OPEN_MAX_CALLS",
                                                            "circuit_breaker.half_open_max_calls"),
+    variable<&C::circuit_breaker, &B::failure_spacing>("VALKEY_CIRCUIT_FAILURE_SPACING",
+                                                       "circuit_breaker.failure_spacing"),
+    variable<&C::circuit_breaker, &B::initial_recovery_timeout>(
+        "VALKEY_CIRCUIT_INITIAL_RECOVERY_TIMEOUT", "circuit_breaker.initial_recovery_timeout"),
     variable<&C::fallback, &F::enabled>("VALKEY_FALLBACK_ENABLED", "fallback.enabled"),
     variable<&C::fallback, &F::max_entries>("VALKEY_FALLBACK_MAX_ENTRIES", "fallback.max_entries"),
     variable<&C::fallback, &F::max_bytes>("VALKEY_FALLBACK_MAX_BYTES", "fallback.max_bytes"),
@@ -848,6 +852,12 @@ void check_rules(const ValkeyConfig& config, const Describe& describe) {
   }
   if (config.circuit_breaker.half_open_max_calls < 1) {
     fail(variable_named("VALKEY_CIRCUIT_HALF_OPEN_MAX_CALLS"), "must be >= 1");
+  }
+  if (negative(config.circuit_breaker.failure_spacing)) {
+    fail(variable_named("VALKEY_CIRCUIT_FAILURE_SPACING"), "must not be negative");
+  }
+  if (!positive(config.circuit_breaker.initial_recovery_timeout)) {
+    fail(variable_named("VALKEY_CIRCUIT_INITIAL_RECOVERY_TIMEOUT"), "must be positive");
   }
   // Long keys keep a readable head plus a digest, which needs room.
   if (config.max_key_length < 32) {

@@ -460,6 +460,7 @@ cache::ValkeyConfig example_config(const ServerChoice& server) {
     config.log_level = cache::LogLevel::Off;  // every call fails by design; say it once, above
     config.circuit_breaker.failure_threshold = 1;
     config.circuit_breaker.recovery_timeout = std::chrono::hours{1};
+    config.circuit_breaker.initial_recovery_timeout = std::chrono::hours{1};
   }
   return config;
 }

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -41,7 +42,26 @@ ValkeyConfig outage_config(const ServerProcess& server) {
   config.retry.max_attempts = 1;
   config.circuit_breaker.failure_threshold = 3;
   config.circuit_breaker.recovery_timeout = 60s;  // stays open for the whole test
+  config.circuit_breaker.initial_recovery_timeout = 60s;
   return config;
+}
+
+// Gets "k" every few milliseconds until the breaker opens; returns how many gets it made. The
+// breaker opens on real failures spread over time (failure_spacing apart); the gets in between
+// fail fast in the pool's reconnect backoff, degraded but without feeding it. Each get must
+// return `expected` (from the fallback).
+int get_until_the_breaker_opens(CacheManager& cache,
+                                const std::optional<std::string>& expected = "v") {
+  int calls = 0;
+  const bool opened = testing::wait_until(
+      [&] {
+        EXPECT_EQ(cache.get("k"), expected);
+        ++calls;
+        return cache.circuit_state() == CircuitState::Open;
+      },
+      5s);
+  EXPECT_TRUE(opened);
+  return calls;
 }
 
 // The sum of airport_cache_degraded_operations_total's samples in `text`, and how many there are.
@@ -76,13 +96,13 @@ TEST(CacheManagerMetrics, AKilledServerCountsEveryDegradedOperationUnderItsCause
   CacheManager cache{outage_config(server)};
   ASSERT_TRUE(cache.set("k", "v", 600s));
   server.kill();
-  constexpr int kCalls = 20;
-  for (int i = 0; i < kCalls; ++i)
+  int calls = get_until_the_breaker_opens(cache);
+  for (int i = 0; i < 10; ++i, ++calls)
     EXPECT_EQ(cache.get("k"), "v");  // from the fallback
 
   const StatsSnapshot stats = cache.stats();
   EXPECT_EQ(stats.circuit.state, CircuitState::Open);
-  EXPECT_EQ(stats.degraded_operations, static_cast<std::uint64_t>(kCalls));
+  EXPECT_EQ(stats.degraded_operations, static_cast<std::uint64_t>(calls));
   expect_causes_sum_to_the_total(stats);
   // The calls the open breaker refused: degraded, rejected, never an error.
   EXPECT_GT(stats.degraded.breaker_open, 0u);
@@ -90,13 +110,14 @@ TEST(CacheManagerMetrics, AKilledServerCountsEveryDegradedOperationUnderItsCause
   // The calls that reached the network: each degraded by the error that is also counted.
   const std::uint64_t reached = stats.degraded.connection + stats.degraded.timeout;
   EXPECT_GE(reached, 3u) << "failure_threshold calls reach the network before it opens";
+  EXPECT_GE(stats.degraded.breaker_open, 10u);
   EXPECT_EQ(stats.degraded.connection, stats.errors.connection);
   EXPECT_EQ(stats.degraded.timeout, stats.errors.timeout);
-  EXPECT_EQ(reached + stats.degraded.breaker_open, static_cast<std::uint64_t>(kCalls));
+  EXPECT_EQ(reached + stats.degraded.breaker_open, static_cast<std::uint64_t>(calls));
   EXPECT_EQ(stats.degraded.pool + stats.degraded.protocol + stats.degraded.refused +
                 stats.degraded.recovering,
             0u);
-  std::cout << "[ figures  ] " << kCalls << " gets after SIGKILL: " << stats.degraded.connection
+  std::cout << "[ figures  ] " << calls << " gets after SIGKILL: " << stats.degraded.connection
             << " connection, " << stats.degraded.timeout << " timeout, "
             << stats.degraded.breaker_open << " breaker_open (circuit rejected "
             << stats.circuit.rejected << "), errors " << stats.errors.total() << "\n";
@@ -110,12 +131,13 @@ TEST(CacheManagerMetrics, APausedServerCountsTimeoutsThenBreakerRefusals) {
   CacheManager cache{outage_config(server)};
   ASSERT_TRUE(cache.set("k", "v", 600s));
   server.pause();  // SIGSTOP: connections are accepted, nothing is answered
-  for (int i = 0; i < 10; ++i)
+  int calls = get_until_the_breaker_opens(cache);
+  for (int i = 0; i < 10; ++i, ++calls)
     EXPECT_EQ(cache.get("k"), "v");
   const StatsSnapshot stats = cache.stats();
   server.resume();
   EXPECT_EQ(stats.circuit.state, CircuitState::Open);
-  EXPECT_EQ(stats.degraded_operations, 10u);
+  EXPECT_EQ(stats.degraded_operations, static_cast<std::uint64_t>(calls));
   expect_causes_sum_to_the_total(stats);
   EXPECT_GE(stats.degraded.timeout, 1u);
   EXPECT_EQ(stats.degraded.timeout, stats.errors.timeout);
@@ -130,7 +152,11 @@ TEST(CacheManagerMetrics, WritesAndDeletesDuringAnOutageAreCountedToo) {
   server.kill();
   const std::vector<std::pair<std::string_view, std::string_view>> items{{"a", "1"}, {"b", "2"}};
   const std::vector<std::string_view> keys{"a", "b"};
-  for (int i = 0; i < 3; ++i) {
+  // Three rounds while the breaker is (most likely) still closed, one after it opened.
+  int gets = 0;
+  for (int i = 0; i < 4; ++i) {
+    if (i == 3)
+      gets = get_until_the_breaker_opens(cache, std::nullopt);  // deleted in the last round
     EXPECT_FALSE(cache.set("k", "v", 600s));
     (void)cache.del("k");
     (void)cache.exists("k");
@@ -141,7 +167,7 @@ TEST(CacheManagerMetrics, WritesAndDeletesDuringAnOutageAreCountedToo) {
     (void)cache.invalidate_pattern("k*");
   }
   const StatsSnapshot stats = cache.stats();
-  EXPECT_EQ(stats.degraded_operations, 24u);
+  EXPECT_EQ(stats.degraded_operations, 32u + static_cast<std::uint64_t>(gets));
   expect_causes_sum_to_the_total(stats);
   EXPECT_EQ(stats.degraded.breaker_open, stats.circuit.rejected);
   EXPECT_GT(stats.degraded.breaker_open, 0u);

@@ -28,8 +28,13 @@ using Transition = std::pair<CircuitState, CircuitState>;
 
 static_assert(to_string(CircuitState::HalfOpen) == "half_open");
 
-constexpr CircuitBreakerOptions kOptions{
-    .failure_threshold = 5, .recovery_timeout = 30s, .half_open_max_calls = 3};
+// A fixed open period of 30 s (the first one as long as the cap): most tests are about other
+// things than its growth, which has tests of its own below.
+constexpr CircuitBreakerOptions kOptions{.failure_threshold = 5,
+                                         .recovery_timeout = 30s,
+                                         .half_open_max_calls = 3,
+                                         .failure_spacing = 100ms,
+                                         .initial_recovery_timeout = 30s};
 
 // Records every transition the listener reports. Safe for concurrent use.
 struct TransitionLog {
@@ -48,9 +53,13 @@ struct TransitionLog {
   }
 };
 
-void fail(CircuitBreaker& breaker, int times) {
-  for (int i = 0; i < times; ++i)
+// Fails `times` calls, each failure_spacing after the one before (the clock moves first), so
+// that each one counts toward failure_threshold.
+void fail(CircuitBreaker& breaker, ManualClock& clock, int times) {
+  for (int i = 0; i < times; ++i) {
+    clock.advance(breaker.options().failure_spacing);
     breaker.record_failure(breaker.try_acquire());
+  }
 }
 
 void succeed(CircuitBreaker& breaker, int times) {
@@ -60,7 +69,7 @@ void succeed(CircuitBreaker& breaker, int times) {
 
 // Opens the breaker and lets the recovery timeout pass; the next try_acquire() is a probe.
 void open_and_wait(CircuitBreaker& breaker, ManualClock& clock) {
-  fail(breaker, breaker.options().failure_threshold);
+  fail(breaker, clock, breaker.options().failure_threshold);
   ASSERT_EQ(breaker.state(), CircuitState::Open);
   clock.advance(breaker.options().recovery_timeout);
 }
@@ -79,7 +88,7 @@ TEST(CircuitBreaker, StartsClosedAndAllowsCalls) {
 TEST(CircuitBreaker, StaysClosedBelowTheFailureThreshold) {
   ManualClock clock;
   CircuitBreaker breaker(kOptions, {}, clock);
-  fail(breaker, 4);
+  fail(breaker, clock, 4);
   EXPECT_EQ(breaker.state(), CircuitState::Closed);
   EXPECT_EQ(breaker.snapshot().consecutive_failures, 4);
   EXPECT_EQ(breaker.try_acquire().kind(), Kind::Allowed);
@@ -87,31 +96,96 @@ TEST(CircuitBreaker, StaysClosedBelowTheFailureThreshold) {
 
 TEST(CircuitBreaker, OpensAfterFiveConsecutiveFailures) {
   ManualClock clock;
-  CircuitBreaker breaker({}, {}, clock);  // the default threshold is 5
-  fail(breaker, 5);
+  CircuitBreaker breaker({}, {}, clock);  // the default threshold is 5, 100 ms apart
+  fail(breaker, clock, 5);
   EXPECT_EQ(breaker.state(), CircuitState::Open);
   const auto snapshot = breaker.snapshot();
   EXPECT_EQ(snapshot.opened, 1u);
   EXPECT_EQ(snapshot.consecutive_failures, 0);
-  EXPECT_EQ(snapshot.open_for_remaining, 30s);
+  EXPECT_EQ(snapshot.open_for_remaining, 250ms);  // the default first open period
+}
+
+// --- failure spacing ---------------------------------------------------------------------------
+
+TEST(CircuitBreaker, FailuresCloserThanTheSpacingCountOnce) {
+  // Eight callers timing out on one stall, or a burst of calls failing in the same
+  // millisecond, are one piece of evidence about the server, not eight.
+  ManualClock clock;
+  CircuitBreaker breaker(kOptions, {}, clock);
+  for (int i = 0; i < 100; ++i)
+    breaker.record_failure(breaker.try_acquire());
+  EXPECT_EQ(breaker.snapshot().consecutive_failures, 1);
+  clock.advance(99ms);
+  breaker.record_failure(breaker.try_acquire());
+  EXPECT_EQ(breaker.snapshot().consecutive_failures, 1);
+  clock.advance(1ms);  // 100 ms after the failure that counted
+  breaker.record_failure(breaker.try_acquire());
+  EXPECT_EQ(breaker.snapshot().consecutive_failures, 2);
+  EXPECT_EQ(breaker.state(), CircuitState::Closed);
+}
+
+TEST(CircuitBreaker, OpensOnlyOnFailuresSpreadOverThresholdMinusOneSpacings) {
+  ManualClock clock;
+  CircuitBreaker breaker({}, {}, clock);  // 5 failures, 100 ms apart
+  // A failure every 60 ms: every other one counts.
+  for (int i = 0; i < 7; ++i) {
+    breaker.record_failure(breaker.try_acquire());
+    clock.advance(60ms);
+  }
+  EXPECT_EQ(breaker.snapshot().consecutive_failures, 4);  // at 0, 120, 240, 360 ms
+  EXPECT_EQ(breaker.state(), CircuitState::Closed);
+  breaker.record_failure(breaker.try_acquire());  // at 420 ms: 60 ms after 360, no
+  EXPECT_EQ(breaker.state(), CircuitState::Closed);
+  clock.advance(60ms);
+  breaker.record_failure(breaker.try_acquire());  // at 480 ms: the fifth
+  EXPECT_EQ(breaker.state(), CircuitState::Open);
+}
+
+TEST(CircuitBreaker, ASuccessBetweenSpacedFailuresStartsTheCountAgain) {
+  ManualClock clock;
+  CircuitBreaker breaker(kOptions, {}, clock);
+  fail(breaker, clock, 4);
+  succeed(breaker, 1);
+  // The first failure after a success always counts, however close to the last one.
+  breaker.record_failure(breaker.try_acquire());
+  EXPECT_EQ(breaker.snapshot().consecutive_failures, 1);
+}
+
+TEST(CircuitBreaker, ASpacingOfZeroCountsEveryFailure) {
+  ManualClock clock;
+  CircuitBreaker breaker({.failure_spacing = 0ms}, {}, clock);
+  for (int i = 0; i < 5; ++i)
+    breaker.record_failure(breaker.try_acquire());
+  EXPECT_EQ(breaker.state(), CircuitState::Open);
+}
+
+TEST(CircuitBreaker, TheSpacingAppliesWithTheRateRuleToo) {
+  ManualClock clock;
+  CircuitBreaker breaker(
+      kOptions, {.failure_rate_threshold = 0.9, .window_size = 100, .minimum_calls = 100}, clock);
+  for (int i = 0; i < 50; ++i)
+    breaker.record_failure(breaker.try_acquire());
+  EXPECT_EQ(breaker.snapshot().consecutive_failures, 1);
+  EXPECT_EQ(breaker.snapshot().window_calls, 50u);  // the window counts every result
+  EXPECT_EQ(breaker.state(), CircuitState::Closed);
 }
 
 TEST(CircuitBreaker, ASuccessResetsTheConsecutiveFailureCount) {
   ManualClock clock;
   CircuitBreaker breaker(kOptions, {}, clock);
-  fail(breaker, 4);
+  fail(breaker, clock, 4);
   succeed(breaker, 1);
   EXPECT_EQ(breaker.snapshot().consecutive_failures, 0);
-  fail(breaker, 4);
+  fail(breaker, clock, 4);
   EXPECT_EQ(breaker.state(), CircuitState::Closed);
-  fail(breaker, 1);
+  fail(breaker, clock, 1);
   EXPECT_EQ(breaker.state(), CircuitState::Open);
 }
 
 TEST(CircuitBreaker, AThresholdOfOneOpensOnTheFirstFailure) {
   ManualClock clock;
   CircuitBreaker breaker({.failure_threshold = 1}, {}, clock);
-  fail(breaker, 1);
+  fail(breaker, clock, 1);
   EXPECT_EQ(breaker.state(), CircuitState::Open);
 }
 
@@ -120,7 +194,7 @@ TEST(CircuitBreaker, AThresholdOfOneOpensOnTheFirstFailure) {
 TEST(CircuitBreaker, RejectsEveryCallWhileOpen) {
   ManualClock clock;
   CircuitBreaker breaker(kOptions, {}, clock);
-  fail(breaker, 5);
+  fail(breaker, clock, 5);
   for (int i = 0; i < 100; ++i) {
     const auto permit = breaker.try_acquire();
     EXPECT_EQ(permit.kind(), Kind::Rejected);
@@ -135,7 +209,7 @@ TEST(CircuitBreaker, RejectsEveryCallWhileOpen) {
 TEST(CircuitBreaker, MovesToHalfOpenExactlyAfterTheRecoveryTimeout) {
   ManualClock clock;
   CircuitBreaker breaker(kOptions, {}, clock);
-  fail(breaker, 5);
+  fail(breaker, clock, 5);
   clock.advance(30s - 1ms);
   EXPECT_EQ(breaker.try_acquire().kind(), Kind::Rejected);
   EXPECT_EQ(breaker.state(), CircuitState::Open);
@@ -194,7 +268,7 @@ TEST(CircuitBreaker, GrantsExactlyHalfOpenMaxCallsProbesToEightConcurrentThreads
   CircuitBreaker breaker({.failure_threshold = 1, .recovery_timeout = 1s, .half_open_max_calls = 3},
                          {}, clock);
   for (int round = 0; round < 50; ++round) {
-    fail(breaker, 1);
+    fail(breaker, clock, 1);
     ASSERT_EQ(breaker.state(), CircuitState::Open);
     clock.advance(1s);
     std::atomic<int> probes{0};
@@ -233,7 +307,7 @@ TEST(CircuitBreaker, ClosesAfterHalfOpenMaxCallsProbeSuccesses) {
   EXPECT_EQ(breaker.snapshot().closed, 1u);
   EXPECT_EQ(breaker.try_acquire().kind(), Kind::Allowed);
   // A fresh closed period: it takes the full threshold to open again.
-  fail(breaker, 4);
+  fail(breaker, clock, 4);
   EXPECT_EQ(breaker.state(), CircuitState::Closed);
 }
 
@@ -269,13 +343,72 @@ TEST(CircuitBreaker, AHalfOpenMaxCallsOfOneClosesOnTheFirstProbeSuccess) {
   EXPECT_EQ(breaker.state(), CircuitState::Closed);
 }
 
+// --- open period growth ------------------------------------------------------------------------
+
+// Fails the probe that the end of the current open period lets through.
+void fail_the_probe(CircuitBreaker& breaker, ManualClock& clock) {
+  clock.advance(breaker.snapshot().open_for_remaining);
+  const auto probe = breaker.try_acquire();
+  ASSERT_TRUE(probe.is_probe());
+  breaker.record_failure(probe);
+  ASSERT_EQ(breaker.state(), CircuitState::Open);
+}
+
+TEST(CircuitBreaker, TheOpenPeriodDoublesOnEachFailedProbeUpToRecoveryTimeout) {
+  ManualClock clock;
+  CircuitBreaker breaker({.failure_threshold = 1, .recovery_timeout = 2500ms}, {}, clock);
+  fail(breaker, clock, 1);
+  EXPECT_EQ(breaker.snapshot().open_for_remaining, 250ms);
+  for (const auto expected : {500ms, 1000ms, 2000ms, 2500ms, 2500ms}) {
+    fail_the_probe(breaker, clock);
+    EXPECT_EQ(breaker.snapshot().open_for_remaining, expected);
+  }
+}
+
+TEST(CircuitBreaker, ClosingStartsTheOpenPeriodAgainFromTheInitialOne) {
+  ManualClock clock;
+  CircuitBreaker breaker({.failure_threshold = 1, .half_open_max_calls = 1}, {}, clock);
+  fail(breaker, clock, 1);
+  fail_the_probe(breaker, clock);
+  fail_the_probe(breaker, clock);
+  ASSERT_EQ(breaker.snapshot().open_for_remaining, 1s);
+  clock.advance(1s);
+  breaker.record_success(breaker.try_acquire());  // the probe succeeds: closed
+  ASSERT_EQ(breaker.state(), CircuitState::Closed);
+  fail(breaker, clock, 1);
+  EXPECT_EQ(breaker.snapshot().open_for_remaining, 250ms);
+  fail_the_probe(breaker, clock);
+  breaker.force_close();  // the health check's way of closing resets it too
+  fail(breaker, clock, 1);
+  EXPECT_EQ(breaker.snapshot().open_for_remaining, 250ms);
+}
+
+TEST(CircuitBreaker, AnUnansweredProbeDoesNotLengthenTheOpenPeriod) {
+  ManualClock clock;
+  CircuitBreaker breaker({.failure_threshold = 1, .half_open_max_calls = 1}, {}, clock);
+  fail(breaker, clock, 1);
+  clock.advance(250ms);
+  breaker.record_unanswered(breaker.try_acquire());  // e.g. the pool's reconnect backoff
+  fail_the_probe(breaker, clock);
+  EXPECT_EQ(breaker.snapshot().open_for_remaining, 500ms);
+}
+
+TEST(CircuitBreaker, AnInitialRecoveryTimeoutAboveRecoveryTimeoutIsCappedByIt) {
+  ManualClock clock;
+  CircuitBreaker breaker(
+      {.failure_threshold = 1, .recovery_timeout = 100ms, .initial_recovery_timeout = 1min}, {},
+      clock);
+  fail(breaker, clock, 1);
+  EXPECT_EQ(breaker.snapshot().open_for_remaining, 100ms);
+}
+
 // --- force_close -------------------------------------------------------------------------------
 
 TEST(CircuitBreaker, ForceCloseClosesAnOpenBreaker) {
   ManualClock clock;
   TransitionLog log;
   CircuitBreaker breaker(kOptions, {}, clock, log.listener());
-  fail(breaker, 5);
+  fail(breaker, clock, 5);
   breaker.force_close();
   EXPECT_EQ(breaker.state(), CircuitState::Closed);
   EXPECT_EQ(breaker.try_acquire().kind(), Kind::Allowed);
@@ -303,7 +436,7 @@ TEST(CircuitBreaker, ForceCloseOfAClosedBreakerIsNotATransition) {
   ManualClock clock;
   TransitionLog log;
   CircuitBreaker breaker(kOptions, {}, clock, log.listener());
-  fail(breaker, 3);
+  fail(breaker, clock, 3);
   breaker.force_close();
   EXPECT_TRUE(log.take().empty());
   EXPECT_EQ(breaker.snapshot().closed, 0u);
@@ -315,7 +448,7 @@ TEST(CircuitBreaker, ForceCloseOfAClosedBreakerIsNotATransition) {
 TEST(CircuitBreaker, ExpiringTheOpenPeriodMovesToHalfOpenWithTheProbeLimit) {
   ManualClock clock;
   CircuitBreaker breaker{kOptions, {}, clock};
-  fail(breaker, 5);
+  fail(breaker, clock, 5);
   ASSERT_EQ(breaker.state(), CircuitState::Open);
   breaker.expire_open_period();
   // Not closed: the probes still decide, and only half_open_max_calls of them go out.
@@ -337,7 +470,7 @@ TEST(CircuitBreaker, ExpiringTheOpenPeriodOfAClosedBreakerDoesNothing) {
   ManualClock clock;
   CircuitBreaker breaker{kOptions, {}, clock};
   breaker.expire_open_period();
-  fail(breaker, 5);
+  fail(breaker, clock, 5);
   EXPECT_EQ(breaker.state(), CircuitState::Open);
   EXPECT_EQ(breaker.try_acquire().kind(), Kind::Rejected);
 }
@@ -345,7 +478,7 @@ TEST(CircuitBreaker, ExpiringTheOpenPeriodOfAClosedBreakerDoesNothing) {
 TEST(CircuitBreaker, AnUnansweredProbeHandsItsSlotBack) {
   ManualClock clock;
   CircuitBreaker breaker{kOptions, {}, clock};
-  fail(breaker, 5);
+  fail(breaker, clock, 5);
   clock.advance(kOptions.recovery_timeout);
   const auto first = breaker.try_acquire();
   const auto second = breaker.try_acquire();
@@ -365,7 +498,7 @@ TEST(CircuitBreaker, AnUnansweredProbeHandsItsSlotBack) {
 TEST(CircuitBreaker, AnUnansweredCallWhileClosedCountsNeitherWay) {
   ManualClock clock;
   CircuitBreaker breaker{kOptions, {}, clock};
-  fail(breaker, 4);
+  fail(breaker, clock, 4);
   for (int i = 0; i < 100; ++i)
     breaker.record_unanswered(breaker.try_acquire());
   EXPECT_EQ(breaker.snapshot().consecutive_failures, 4);
@@ -380,8 +513,8 @@ TEST(CircuitBreaker, CallsTheListenerExactlyOncePerTransitionWithFromAndTo) {
   open_and_wait(breaker, clock);                  // closed -> open
   breaker.record_failure(breaker.try_acquire());  // open -> half_open -> open
   clock.advance(30s);
-  succeed(breaker, 3);  // open -> half_open -> closed
-  fail(breaker, 5);     // closed -> open
+  succeed(breaker, 3);      // open -> half_open -> closed
+  fail(breaker, clock, 5);  // closed -> open
   for (int i = 0; i < 10; ++i)
     (void)breaker.try_acquire();  // rejections: no transition
   breaker.force_close();          // open -> closed
@@ -406,7 +539,7 @@ TEST(CircuitBreaker, CallsTheListenerOutsideItsLocksSoItMayCallBack) {
   breaker.set_listener([&](CircuitState, CircuitState) {
     seen.push_back(breaker.snapshot().state);  // would deadlock under the breaker's mutex
   });
-  fail(breaker, 5);
+  fail(breaker, clock, 5);
   breaker.force_close();
   EXPECT_EQ(seen, (std::vector<CircuitState>{CircuitState::Open, CircuitState::Closed}));
 }
@@ -416,7 +549,7 @@ TEST(CircuitBreaker, SwallowsExceptionsFromTheListener) {
   CircuitBreaker breaker(kOptions, {}, clock, [](CircuitState, CircuitState) {
     throw std::runtime_error("log failed");
   });
-  fail(breaker, 5);
+  fail(breaker, clock, 5);
   EXPECT_EQ(breaker.state(), CircuitState::Open);
 }
 
@@ -425,7 +558,7 @@ TEST(CircuitBreaker, AnEmptyListenerRemovesTheListener) {
   TransitionLog log;
   CircuitBreaker breaker(kOptions, {}, clock, log.listener());
   breaker.set_listener({});
-  fail(breaker, 5);
+  fail(breaker, clock, 5);
   EXPECT_TRUE(log.take().empty());
 }
 
@@ -435,7 +568,7 @@ TEST(CircuitBreaker, ALateSuccessWhileOpenDoesNotCloseIt) {
   ManualClock clock;
   CircuitBreaker breaker(kOptions, {}, clock);
   const auto slow_call = breaker.try_acquire();
-  fail(breaker, 5);
+  fail(breaker, clock, 5);
   breaker.record_success(slow_call);
   EXPECT_EQ(breaker.state(), CircuitState::Open);
   EXPECT_EQ(breaker.snapshot().closed, 0u);
@@ -447,7 +580,7 @@ TEST(CircuitBreaker, ALateFailureWhileOpenDoesNothing) {
   std::vector<CircuitBreaker::Permit> slow_calls;
   for (int i = 0; i < 5; ++i)
     slow_calls.push_back(breaker.try_acquire());
-  fail(breaker, 5);
+  fail(breaker, clock, 5);
   clock.advance(10s);
   for (const auto permit : slow_calls)
     breaker.record_failure(permit);
@@ -506,19 +639,19 @@ TEST(CircuitBreaker, AFailureFromAnEarlierClosedPeriodDoesNotCountInTheNextOne) 
   std::vector<CircuitBreaker::Permit> slow_calls;
   for (int i = 0; i < 4; ++i)
     slow_calls.push_back(breaker.try_acquire());
-  fail(breaker, 5);
+  fail(breaker, clock, 5);
   breaker.force_close();
   for (const auto permit : slow_calls)
     breaker.record_failure(permit);
   EXPECT_EQ(breaker.snapshot().consecutive_failures, 0);
-  fail(breaker, 4);
+  fail(breaker, clock, 4);
   EXPECT_EQ(breaker.state(), CircuitState::Closed);
 }
 
 TEST(CircuitBreaker, IgnoresResultsOfRejectedPermits) {
   ManualClock clock;
   CircuitBreaker breaker(kOptions, {}, clock);
-  fail(breaker, 4);
+  fail(breaker, clock, 4);
   breaker.record_success(CircuitBreaker::Permit{});
   EXPECT_EQ(breaker.snapshot().consecutive_failures, 4);
   for (int i = 0; i < 10; ++i)
@@ -540,12 +673,12 @@ TEST(CircuitBreaker, OpensWhenTheFailureRateReachesTheThreshold) {
     if (i % 2 == 0) {
       succeed(breaker, 1);
     } else {
-      fail(breaker, 1);
+      fail(breaker, clock, 1);
     }
   }
   EXPECT_EQ(breaker.state(), CircuitState::Closed);  // 4 of 9
   EXPECT_NEAR(breaker.snapshot().window_failure_rate, 4.0 / 9.0, 1e-12);
-  fail(breaker, 1);  // 5 of 10 = 50%
+  fail(breaker, clock, 1);  // 5 of 10 = 50%
   EXPECT_EQ(breaker.state(), CircuitState::Open);
   EXPECT_EQ(breaker.snapshot().window_calls, 10u);
   EXPECT_DOUBLE_EQ(breaker.snapshot().window_failure_rate, 0.5);
@@ -555,9 +688,9 @@ TEST(CircuitBreaker, IgnoresTheFailureRateBelowMinimumCalls) {
   ManualClock clock;
   CircuitBreaker breaker(
       kRateOnly, {.failure_rate_threshold = 0.5, .window_size = 100, .minimum_calls = 20}, clock);
-  fail(breaker, 19);  // 100% failures, but too few calls to judge
+  fail(breaker, clock, 19);  // 100% failures, but too few calls to judge
   EXPECT_EQ(breaker.state(), CircuitState::Closed);
-  fail(breaker, 1);
+  fail(breaker, clock, 1);
   EXPECT_EQ(breaker.state(), CircuitState::Open);
 }
 
@@ -565,7 +698,7 @@ TEST(CircuitBreaker, ASuccessCanBringTheWindowToMinimumCallsAndOpenIt) {
   ManualClock clock;
   CircuitBreaker breaker(
       kRateOnly, {.failure_rate_threshold = 0.5, .window_size = 10, .minimum_calls = 10}, clock);
-  fail(breaker, 5);
+  fail(breaker, clock, 5);
   succeed(breaker, 4);
   EXPECT_EQ(breaker.state(), CircuitState::Closed);
   succeed(breaker, 1);  // 5 of 10
@@ -576,15 +709,15 @@ TEST(CircuitBreaker, TheRateWindowHoldsOnlyTheLastWindowSizeCalls) {
   ManualClock clock;
   CircuitBreaker breaker(
       kRateOnly, {.failure_rate_threshold = 0.5, .window_size = 10, .minimum_calls = 10}, clock);
-  fail(breaker, 4);
+  fail(breaker, clock, 4);
   succeed(breaker, 6);
   EXPECT_DOUBLE_EQ(breaker.snapshot().window_failure_rate, 0.4);
   succeed(breaker, 4);  // the four failures slide out
   EXPECT_DOUBLE_EQ(breaker.snapshot().window_failure_rate, 0.0);
   EXPECT_EQ(breaker.snapshot().window_calls, 10u);
-  fail(breaker, 4);
+  fail(breaker, clock, 4);
   EXPECT_EQ(breaker.state(), CircuitState::Closed);
-  fail(breaker, 1);
+  fail(breaker, clock, 1);
   EXPECT_EQ(breaker.state(), CircuitState::Open);
 }
 
@@ -592,11 +725,11 @@ TEST(CircuitBreaker, TheRateWindowStartsEmptyEachTimeTheBreakerCloses) {
   ManualClock clock;
   CircuitBreaker breaker(
       kRateOnly, {.failure_rate_threshold = 0.5, .window_size = 10, .minimum_calls = 4}, clock);
-  fail(breaker, 4);
+  fail(breaker, clock, 4);
   ASSERT_EQ(breaker.state(), CircuitState::Open);
   breaker.force_close();
   EXPECT_EQ(breaker.snapshot().window_calls, 0u);
-  fail(breaker, 3);
+  fail(breaker, clock, 3);
   EXPECT_EQ(breaker.state(), CircuitState::Closed);
 }
 
@@ -604,7 +737,7 @@ TEST(CircuitBreaker, MinimumCallsAboveWindowSizeActsAsWindowSize) {
   ManualClock clock;
   CircuitBreaker breaker(
       kRateOnly, {.failure_rate_threshold = 1.0, .window_size = 5, .minimum_calls = 50}, clock);
-  fail(breaker, 5);
+  fail(breaker, clock, 5);
   EXPECT_EQ(breaker.state(), CircuitState::Open);
 }
 
@@ -613,7 +746,7 @@ TEST(CircuitBreaker, TheConsecutiveRuleStillAppliesWithTheRateRule) {
   CircuitBreaker breaker(
       kOptions, {.failure_rate_threshold = 0.9, .window_size = 100, .minimum_calls = 100}, clock);
   succeed(breaker, 50);
-  fail(breaker, 5);
+  fail(breaker, clock, 5);
   EXPECT_EQ(breaker.state(), CircuitState::Open);
 }
 
@@ -621,7 +754,7 @@ TEST(CircuitBreaker, NeverOpensOnTheRateWhenTheRateRuleIsDisabled) {
   ManualClock clock;
   CircuitBreaker breaker(kOptions, {}, clock);
   for (int i = 0; i < 1000; ++i) {
-    fail(breaker, 4);
+    fail(breaker, clock, 4);
     succeed(breaker, 1);
   }
   EXPECT_EQ(breaker.state(), CircuitState::Closed);
@@ -647,6 +780,12 @@ TEST(CircuitBreaker, RejectsInvalidOptionsNamingTheFieldAndValue) {
       {{.half_open_max_calls = 0},
        {},
        "CircuitBreakerOptions.half_open_max_calls = 0: must be in [1, 1073741823]"},
+      {{.failure_spacing = -1ms},
+       {},
+       "CircuitBreakerOptions.failure_spacing = -1ms: must not be negative"},
+      {{.initial_recovery_timeout = 0ms},
+       {},
+       "CircuitBreakerOptions.initial_recovery_timeout = 0ms: must be positive"},
       {{},
        {.failure_rate_threshold = 1.5},
        "CircuitBreakerRateOptions.failure_rate_threshold = 1.5: must be in [0, 1]"},
@@ -673,7 +812,7 @@ TEST(CircuitBreaker, ResetReturnsToClosedWithEveryCounterAtZero) {
   CircuitBreaker breaker(kOptions,
                          {.failure_rate_threshold = 0.5, .window_size = 10, .minimum_calls = 10},
                          clock, log.listener());
-  fail(breaker, 5);
+  fail(breaker, clock, 5);
   const auto stale = breaker.try_acquire();
   (void)breaker.try_acquire();
   log.take();
@@ -702,9 +841,14 @@ TEST(CircuitBreaker, StaysConsistentUnderConcurrentUse) {
     CircuitBreakerRateOptions rate;
     if (with_rate)
       rate = {.failure_rate_threshold = 0.5, .window_size = 20, .minimum_calls = 10};
-    CircuitBreaker breaker(
-        {.failure_threshold = 3, .recovery_timeout = 5ms, .half_open_max_calls = 2}, rate, clock,
-        log.listener());
+    // Every failure counts (no spacing): the threads' failure bursts overlap other threads'
+    // successes, so with spacing the breaker would open only on lucky scheduling. The spacing
+    // code runs all the same (under the mutex, beside lock-free successes).
+    CircuitBreaker breaker({.failure_threshold = 3,
+                            .recovery_timeout = 5ms,
+                            .half_open_max_calls = 2,
+                            .failure_spacing = 0ms},
+                           rate, clock, log.listener());
     std::latch start(kThreads + 1);
     std::atomic<bool> done{false};
     std::vector<std::thread> threads;

@@ -187,6 +187,8 @@ const Variables& non_default_values() {
       {"VALKEY_CIRCUIT_FAILURE_THRESHOLD", "7"},
       {"VALKEY_CIRCUIT_RECOVERY_TIMEOUT", "45s"},
       {"VALKEY_CIRCUIT_HALF_OPEN_MAX_CALLS", "1"},
+      {"VALKEY_CIRCUIT_FAILURE_SPACING", "250ms"},
+      {"VALKEY_CIRCUIT_INITIAL_RECOVERY_TIMEOUT", "1s"},
       {"VALKEY_FALLBACK_ENABLED", "no"},
       {"VALKEY_FALLBACK_MAX_ENTRIES", "500"},
       {"VALKEY_FALLBACK_MAX_BYTES", "1048576"},
@@ -268,6 +270,8 @@ TEST(ValkeyConfig, DefaultsMatchTheDocumentedValues) {
   EXPECT_EQ(config.circuit_breaker.failure_threshold, 5);
   EXPECT_EQ(config.circuit_breaker.recovery_timeout, 30s);
   EXPECT_EQ(config.circuit_breaker.half_open_max_calls, 3);
+  EXPECT_EQ(config.circuit_breaker.failure_spacing, 100ms);
+  EXPECT_EQ(config.circuit_breaker.initial_recovery_timeout, 250ms);
   EXPECT_TRUE(config.fallback.enabled);
   EXPECT_EQ(config.fallback.max_entries, 10'000u);
   EXPECT_EQ(config.fallback.max_bytes, 64u * 1024 * 1024);
@@ -328,6 +332,8 @@ TEST(ValkeyConfig, ReadsEveryVariable) {
   EXPECT_EQ(config.circuit_breaker.failure_threshold, 7);
   EXPECT_EQ(config.circuit_breaker.recovery_timeout, 45s);
   EXPECT_EQ(config.circuit_breaker.half_open_max_calls, 1);
+  EXPECT_EQ(config.circuit_breaker.failure_spacing, 250ms);
+  EXPECT_EQ(config.circuit_breaker.initial_recovery_timeout, 1s);
   EXPECT_FALSE(config.fallback.enabled);
   EXPECT_EQ(config.fallback.max_entries, 500u);
   EXPECT_EQ(config.fallback.max_bytes, 1'048'576u);
@@ -352,7 +358,7 @@ TEST(ValkeyConfig, ReadsEveryVariable) {
 
 TEST(ValkeyConfig, EveryVariableInTheTableChangesItsOwnField) {
   const auto names = config_variable_names();
-  EXPECT_EQ(names.size(), 42u);
+  EXPECT_EQ(names.size(), 44u);
   EXPECT_EQ(names.size(), non_default_values().size());
   const auto defaults = fields_of(ValkeyConfig{});
   ASSERT_EQ(defaults.size(), names.size());
@@ -513,6 +519,16 @@ TEST(ValkeyConfig, RejectsHalfOpenMaxCallsBelowOne) {
             "VALKEY_CIRCUIT_HALF_OPEN_MAX_CALLS='0': must be >= 1");
 }
 
+TEST(ValkeyConfig, RejectsAZeroInitialRecoveryTimeoutNamingTheVariable) {
+  EXPECT_EQ(error_of_variables({{"VALKEY_CIRCUIT_INITIAL_RECOVERY_TIMEOUT", "0ms"}}),
+            "VALKEY_CIRCUIT_INITIAL_RECOVERY_TIMEOUT='0ms': must be positive");
+}
+
+TEST(ValkeyConfig, AcceptsAFailureSpacingOfZero) {
+  const auto config = ValkeyConfig::from_variables({{"VALKEY_CIRCUIT_FAILURE_SPACING", "0ms"}});
+  EXPECT_EQ(config.circuit_breaker.failure_spacing, 0ms);
+}
+
 TEST(ValkeyConfig, RejectsRetryMaxAttemptsBelowOne) {
   EXPECT_EQ(error_of_variables({{"VALKEY_RETRY_MAX_ATTEMPTS", "0"}}),
             "VALKEY_RETRY_MAX_ATTEMPTS='0': must be >= 1");
@@ -624,6 +640,10 @@ TEST(ValkeyConfig, ValidateRejectsEachInvalidField) {
        "ValkeyConfig.circuit_breaker.recovery_timeout = 0s: must be positive"},
       {[](ValkeyConfig& c) { c.circuit_breaker.half_open_max_calls = 0; },
        "ValkeyConfig.circuit_breaker.half_open_max_calls = 0: must be >= 1"},
+      {[](ValkeyConfig& c) { c.circuit_breaker.failure_spacing = -1ms; },
+       "ValkeyConfig.circuit_breaker.failure_spacing = -1ms: must not be negative"},
+      {[](ValkeyConfig& c) { c.circuit_breaker.initial_recovery_timeout = 0ms; },
+       "ValkeyConfig.circuit_breaker.initial_recovery_timeout = 0s: must be positive"},
       {[](ValkeyConfig& c) { c.max_key_length = 16; },
        "ValkeyConfig.max_key_length = 16: must be >= 32"},
       {[](ValkeyConfig& c) { c.ttl_jitter = 1.0; },

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // CircuitBreaker: stops calls to a server that keeps failing, lets a bounded number of probes
-// through after a recovery timeout, and closes again when they succeed.
+// through after an open period that grows with the outage, and closes again when they succeed.
 #pragma once
 
 #include <atomic>
@@ -51,15 +51,20 @@ struct CircuitBreakerRateOptions {
                          const CircuitBreakerRateOptions&) = default;
 };
 
-/// A circuit breaker over availability failures (connection, timeout, pool exhaustion).
+/// A circuit breaker over availability failures that reached the server (connection, timeout,
+/// a refused handshake).
 /// Safe for concurrent use.
 ///
-/// Closed: every call is allowed; `failure_threshold` consecutive failures (or the optional
-/// failure rate) open it. Open: every call is rejected, with no network call, for
+/// Closed: every call is allowed; `failure_threshold` consecutive failures, each at least
+/// `failure_spacing` after the last one counted (or the optional failure rate), open it: a burst
+/// of failures within a few milliseconds is one piece of evidence, so opening takes failures
+/// spread over time. Open: every call is rejected, with no network call, for the open period:
+/// `initial_recovery_timeout` the first time, doubled on each failed probe up to
 /// `recovery_timeout`. Then the first try_acquire() moves it to half-open, where exactly
 /// `half_open_max_calls` probe permits are handed out in total and everything else is rejected.
-/// When all of them have succeeded it closes; any probe failure re-opens it for a fresh
-/// `recovery_timeout`. force_close() closes it from anywhere (the health check's PING came back).
+/// When all of them have succeeded it closes, and the next open period starts from
+/// `initial_recovery_timeout` again; any probe failure re-opens it for a doubled period.
+/// force_close() closes it from anywhere (the health check's PING came back).
 ///
 /// Usage: every granted permit is passed back exactly once, to record_success() or
 /// record_failure():
@@ -112,7 +117,8 @@ class CircuitBreaker {
   struct Snapshot {
     /// The state at the time of the snapshot (an expired open period still reads Open).
     CircuitState state = CircuitState::Closed;
-    /// Consecutive failures in the current closed period; 0 unless closed.
+    /// Consecutive failures counted in the current closed period (those at least
+    /// failure_spacing apart); 0 unless closed.
     int consecutive_failures = 0;
     /// Transitions so far, per target state (force_close() counts as one to closed).
     std::uint64_t opened = 0;
@@ -132,8 +138,9 @@ class CircuitBreaker {
   };
 
   /// Throws std::invalid_argument naming the field and the value for a failure_threshold or
-  /// half_open_max_calls below 1, a recovery_timeout that is not positive, a
-  /// failure_rate_threshold outside [0, 1], or a window_size or minimum_calls below 1.
+  /// half_open_max_calls below 1, a recovery_timeout or initial_recovery_timeout that is not
+  /// positive, a negative failure_spacing, a failure_rate_threshold outside [0, 1], or a
+  /// window_size or minimum_calls below 1.
   /// `clock` must outlive the breaker.
   explicit CircuitBreaker(CircuitBreakerOptions options = {}, CircuitBreakerRateOptions rate = {},
                           const Clock& clock = steady_clock(), Listener listener = {});
@@ -151,8 +158,10 @@ class CircuitBreaker {
   /// breaker. No-op for a Rejected or stale permit.
   void record_success(Permit permit) noexcept;
 
-  /// The call failed for availability: connection, timeout or pool exhaustion. May open the
-  /// breaker (threshold, rate, or any probe failure). No-op for a Rejected or stale permit.
+  /// The call reached the server and failed for availability: connection or timeout. May open
+  /// the breaker (threshold, rate, or any probe failure, which also doubles the open period).
+  /// Takes the breaker's mutex while closed: failures are the slow path. No-op for a Rejected
+  /// or stale permit.
   void record_failure(Permit permit) noexcept;
 
   /// The call never reached the server for a reason of our own making (an empty pool, a
@@ -161,9 +170,9 @@ class CircuitBreaker {
   void record_unanswered(Permit permit) noexcept;
 
   /// Ends an open period now: the next try_acquire() moves to half-open and its probes decide,
-  /// with the usual half_open_max_calls limit. For a health check that sees the server answer
-  /// again; unlike force_close() it cannot let a flood of calls at a server that still fails.
-  /// No-op unless open.
+  /// with the usual half_open_max_calls limit (a failed one still doubles the next open
+  /// period). For a health check that sees the server answer again; unlike force_close() it
+  /// cannot let a flood of calls at a server that still fails. No-op unless open.
   void expire_open_period() noexcept;
 
   /// Closes the breaker now from open or half-open, e.g. when the background PING succeeds
@@ -219,6 +228,8 @@ class CircuitBreaker {
   void record_allowed_locked(Permit permit, bool failure, CircuitState& from, bool& moved) noexcept;
   template <class StillValid>
   bool move_locked(CircuitState to, StillValid still_valid, CircuitState& from) noexcept;
+  [[nodiscard]] bool counts_locked(std::uint32_t count, Clock::time_point now) const noexcept;
+  [[nodiscard]] Clock::duration open_period_locked() const noexcept;
   void notify(CircuitState from, CircuitState to) const noexcept;
   void record_window_locked(bool failure) noexcept;
   void clear_window_locked() noexcept;
@@ -246,6 +257,11 @@ class CircuitBreaker {
   mutable std::mutex mutex_;
   std::uint32_t probe_generation_ = 0;  // the half-open period probe_successes_ belongs to
   int probe_successes_ = 0;
+  // When the last failure that counted toward failure_threshold happened (see failure_spacing).
+  Clock::time_point last_counted_failure_{};
+  // Open periods since the breaker last closed: the next one lasts
+  // initial_recovery_timeout * 2^open_streak_, capped at recovery_timeout.
+  unsigned open_streak_ = 0;
   std::vector<std::uint8_t> window_;  // 1 = failure; a ring of window_size calls
   std::size_t window_next_ = 0;
   std::size_t window_calls_ = 0;

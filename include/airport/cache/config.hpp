@@ -57,15 +57,34 @@ struct RetryOptions {
   friend bool operator==(const RetryOptions&, const RetryOptions&) = default;
 };
 
-/// The CacheManager's circuit breaker.
+/// The CacheManager's circuit breaker. It opens on evidence spread over time (failure_threshold
+/// failures, each at least failure_spacing after the last one counted, with no success between)
+/// and stays open for a period that grows with the outage: initial_recovery_timeout, doubled on
+/// each failed half-open probe, capped at recovery_timeout, and back to the initial one when it
+/// closes. docs/resilience.md explains the rule.
 struct CircuitBreakerOptions {
-  /// Consecutive availability failures (connection, timeout, pool) that open the breaker.
-  /// Default 5, as in the original workshop.
+  /// Consecutive availability failures (connection, timeout, a refused handshake) that open the
+  /// breaker, counting only those at least failure_spacing apart. Only calls that reached the
+  /// server count: our own fast-fails (reconnect backoff, a busy pool) do not.
+  /// Env: VALKEY_CIRCUIT_FAILURE_THRESHOLD. Default 5, as in the original workshop.
   int failure_threshold = 5;
-  /// How long the breaker stays open before letting probe calls through. Default 30 s.
+  /// The longest open period: the cap of the doubling that starts at initial_recovery_timeout.
+  /// Env: VALKEY_CIRCUIT_RECOVERY_TIMEOUT. Default 30 s.
   std::chrono::milliseconds recovery_timeout{30'000};
-  /// Probe calls allowed while half-open; their successes close the breaker. Default 3.
+  /// Probe calls allowed while half-open; their successes close the breaker.
+  /// Env: VALKEY_CIRCUIT_HALF_OPEN_MAX_CALLS. Default 3.
   int half_open_max_calls = 3;
+  /// A failure counts toward failure_threshold only when it comes at least this long after the
+  /// last one that counted (the first failure after a success always counts). Failures closer
+  /// together are one piece of evidence: callers timing out on the same stall. So the breaker
+  /// opens only after (failure_threshold - 1) * failure_spacing of failures, 400 ms by default.
+  /// 0 counts every failure. Env: VALKEY_CIRCUIT_FAILURE_SPACING. Default 100 ms.
+  std::chrono::milliseconds failure_spacing{100};
+  /// The first open period after the breaker was closed; each failed half-open probe doubles
+  /// it, up to recovery_timeout (a larger value acts as recovery_timeout). A short pause then
+  /// costs a short open period, and a long outage sends one probe per recovery_timeout.
+  /// Env: VALKEY_CIRCUIT_INITIAL_RECOVERY_TIMEOUT. Default 250 ms.
+  std::chrono::milliseconds initial_recovery_timeout{250};
 
   friend bool operator==(const CircuitBreakerOptions&, const CircuitBreakerOptions&) = default;
 };
@@ -212,7 +231,8 @@ struct ValkeyConfig {
   /// VALKEY_RETRY_MAX_DELAY, VALKEY_RETRY_ON_TIMEOUT.
   RetryOptions retry{};
   /// Env: VALKEY_CIRCUIT_FAILURE_THRESHOLD, VALKEY_CIRCUIT_RECOVERY_TIMEOUT,
-  /// VALKEY_CIRCUIT_HALF_OPEN_MAX_CALLS.
+  /// VALKEY_CIRCUIT_HALF_OPEN_MAX_CALLS, VALKEY_CIRCUIT_FAILURE_SPACING,
+  /// VALKEY_CIRCUIT_INITIAL_RECOVERY_TIMEOUT.
   CircuitBreakerOptions circuit_breaker{};
   /// Env: VALKEY_FALLBACK_ENABLED, VALKEY_FALLBACK_MAX_ENTRIES, VALKEY_FALLBACK_MAX_BYTES.
   FallbackOptions fallback{};
