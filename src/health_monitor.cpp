@@ -4,11 +4,21 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 
+#include "airport/cache/backoff.hpp"
 #include "airport/cache/errors.hpp"
 
 namespace airport::cache::detail {
+namespace {
+
+// The longest wait between two checks while the server is down: health() (and the breaker's
+// open period, which a check that sees the server answer ends) lags a recovery by at most this
+// much, for two connect attempts a second to a server that is down.
+constexpr std::chrono::milliseconds down_check_cap{500};
+
+}  // namespace
 
 HealthMonitor::HealthMonitor(ValkeyConfig config, std::shared_ptr<spdlog::logger> logger,
                              Listener listener, RefusalListener on_refused)
@@ -38,34 +48,78 @@ HealthStatus HealthMonitor::status() const {
   return status_;
 }
 
+void HealthMonitor::check_soon() {
+  {
+    std::lock_guard lock{mutex_};
+    if (nudged_ || stopping_)
+      return;
+    nudged_ = true;
+  }
+  wake_.notify_all();
+}
+
 void HealthMonitor::run() {
   std::unique_lock lock{mutex_};
+  int failed_in_a_row = 0;
   while (!stopping_) {
+    nudged_ = false;
+    const auto started = std::chrono::steady_clock::now();
     lock.unlock();
-    check();
+    const bool up = check();
+    const auto ended = std::chrono::steady_clock::now();
     lock.lock();
-    wake_.wait_for(lock, config_.health_check_interval, [this] { return stopping_; });
+    failed_in_a_row = up ? 0 : failed_in_a_row + 1;
+    // While the server is down, look again on the reconnect schedule, capped at
+    // down_check_cap, rather than a whole interval later: health() should say what the server
+    // does now.
+    auto wait = config_.health_check_interval;
+    if (!up) {
+      wait = std::min(wait, backoff_ceiling(failed_in_a_row - 1, config_.reconnect_base_delay,
+                                            std::min(config_.reconnect_max_delay, down_check_cap)));
+    }
+    wake_.wait_until(lock, ended + wait, [this] { return stopping_ || nudged_; });
+    // Many callers may report the same trouble at once: one check per reconnect_base_delay
+    // (or per interval, when that is shorter).
+    wake_.wait_until(
+        lock, started + std::min(config_.reconnect_base_delay, config_.health_check_interval),
+        [this] { return stopping_; });
   }
 }
 
-void HealthMonitor::check() {
-  HealthStatus next = status();
+void HealthMonitor::probe(HealthStatus& next) {
   static constexpr std::array<std::string_view, 1> ping{"PING"};
+  if (!connection_)
+    connection_ = Connection::open(config_, cancel_fd_);
+  if (next.server_version.empty())
+    read_server_info(*connection_, next);
+  const auto start = std::chrono::steady_clock::now();
+  const Reply pong = connection_->execute(ping);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  if (pong.is_error())
+    throw ReplyError("PING on " + config_.endpoint() + ": " + pong.text());
+  next.up = true;
+  next.round_trip = std::chrono::duration_cast<std::chrono::microseconds>(elapsed);
+  next.last_error.clear();
+}
+
+bool HealthMonitor::check() {
+  HealthStatus next = status();
   std::string refusal;
   bool credentials_refused = false;
   try {
-    if (!connection_)
-      connection_ = Connection::open(config_, cancel_fd_);
-    if (next.server_version.empty())
-      read_server_info(*connection_, next);
-    const auto start = std::chrono::steady_clock::now();
-    const Reply pong = connection_->execute(ping);
-    const auto elapsed = std::chrono::steady_clock::now() - start;
-    if (pong.is_error())
-      throw ReplyError("PING on " + config_.endpoint() + ": " + pong.text());
-    next.up = true;
-    next.round_trip = std::chrono::duration_cast<std::chrono::microseconds>(elapsed);
-    next.last_error.clear();
+    const bool reused = connection_ != nullptr;
+    try {
+      probe(next);
+    } catch (const ConnectionError&) {
+      // The connection of earlier checks died since (a restart, say): that says what the
+      // server did then, not what it does now, so a fresh connection gets asked at once. A
+      // timeout is not retried: the server hangs, and asking again costs another timeout.
+      connection_.reset();
+      if (!reused)
+        throw;
+      next.server_version.clear();
+      probe(next);
+    }
   } catch (const Error& error) {
     if (const auto* refused = dynamic_cast<const RefusedError*>(&error)) {
       refusal = refused->what();
@@ -84,7 +138,7 @@ void HealthMonitor::check() {
   {
     std::lock_guard lock{mutex_};
     if (stopping_)
-      return;
+      return next.up;
     changed = next.up != status_.up || status_.checks == 0;
     status_ = next;
   }
@@ -102,6 +156,7 @@ void HealthMonitor::check() {
     on_refused_(refusal, credentials_refused);
   if (listener_)
     listener_(next, changed);
+  return next.up;
 }
 
 void HealthMonitor::read_server_info(Connection& connection, HealthStatus& status) {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // HealthMonitor: a background thread that PINGs the server every health_check_interval over its
 // own connection (so an exhausted pool cannot starve it) and keeps the latest HealthStatus.
+// While the server is down it looks again on the reconnect backoff schedule (at most 500 ms
+// apart), and check_soon() (the pool saw trouble or a reconnect) makes it look now.
 // It stops within milliseconds of destruction, even in the middle of a connect, a handshake or
 // a PING: every wait of its connection polls the cancel eventfd too.
 #pragma once
@@ -36,9 +38,16 @@ class HealthMonitor {
 
   [[nodiscard]] HealthStatus status() const;
 
+  /// Asks for a check now instead of at the next interval, at most one per
+  /// reconnect_base_delay however many callers ask. Cheap: a flag and a notify.
+  void check_soon();
+
  private:
   void run();
-  void check();
+  // One check; returns whether the server answered.
+  bool check();
+  // Connects if needed, learns the server once, PINGs; fills `next` or throws.
+  void probe(HealthStatus& next);
   void read_server_info(Connection& connection, HealthStatus& status);
 
   const ValkeyConfig config_;
@@ -48,6 +57,7 @@ class HealthMonitor {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  bool nudged_ = false;  // check_soon() was called since the last check began
   // eventfd, readable once stopping: aborts the connect, handshake or PING in progress. Never
   // a socket of the connection, which may be closed and its number reused meanwhile.
   int cancel_fd_ = -1;

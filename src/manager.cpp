@@ -345,12 +345,21 @@ struct CacheManager::Impl {
           stats.record_error(replay_error);
           breaker.record_failure(permit);
           return unavailable(cause_of(replay_error));
+        case Recovery::NotAttempted:
+          // The replay could not even begin (the pool's reconnect backoff): the call's error
+          // all the same, but nothing new about the server, so the breaker hears nothing.
+          stats.record_error(replay_error);
+          breaker.record_unanswered(permit);
+          return unavailable(cause_of(replay_error));
       }
     }
     budget.record_request();
     // The retry policy reasons in the manager's clock (a ManualClock in tests); the scope's
     // remaining time converts into it.
     const auto deadline = clock.now() + (*DeadlineScope::current() - Steady::now());
+    // Whether an attempt of this call reached the server and failed: only that tells the
+    // breaker something. Our own fast-fails (reconnect backoff, a busy pool) do not.
+    bool server_failed = false;
     for (int attempts = 1;; ++attempts) {
       try {
         operation(*client);
@@ -380,17 +389,24 @@ struct CacheManager::Impl {
         }
         return {Outcome::ServerRefused};
       } catch (const Error& error) {
-        const auto delay =
-            retry.next_delay(attempts, error.category(), idempotent, false, clock.now(), deadline);
+        // Our own queue (every pooled connection busy) and the pool's reconnect backoff say
+        // nothing about the server; the backoff is not worth waiting out either, since it
+        // fails the same way until its attempt is due.
+        const bool backoff = dynamic_cast<const ReconnectBackoffError*>(&error) != nullptr;
+        if (!backoff && error.category() != ErrorCategory::Pool)
+          server_failed = true;
+        const auto delay = backoff ? std::nullopt
+                                   : retry.next_delay(attempts, error.category(), idempotent, false,
+                                                      clock.now(), deadline);
         if (!delay || !budget.try_spend()) {
           // Counted once per operation, by the error that ended it.
           stats.record_error(error.category());
           logger->debug("giving up after {} attempts: {}", attempts, error.what());
-          // Our own queue (every pooled connection busy) says nothing about the server.
-          if (error.category() == ErrorCategory::Pool) {
-            breaker.record_unanswered(permit);
-          } else {
+          // Once per call, and only when the server itself failed an attempt.
+          if (server_failed) {
             breaker.record_failure(permit);
+          } else {
+            breaker.record_unanswered(permit);
           }
           return unavailable(cause_of(error.category()));
         }
@@ -458,7 +474,9 @@ struct CacheManager::Impl {
     }
   }
 
-  enum class Recovery { Done, Unfinished, Failed };
+  // Failed: a replay step reached the server and failed. NotAttempted: the first step could not
+  // go out at all (the pool's reconnect backoff).
+  enum class Recovery { Done, Unfinished, Failed, NotAttempted };
 
   // What the journal owes before `keys` may be served by Valkey again: on a single server (or
   // for a keyless call) everything; on a cluster only what their slots owe, so a shard that is
@@ -513,7 +531,9 @@ struct CacheManager::Impl {
         journal.put_back(std::move(batch));
         if (failed_with != nullptr)
           *failed_with = error.category();
-        result = Recovery::Failed;
+        result = dynamic_cast<const ReconnectBackoffError*>(&error) != nullptr
+                     ? Recovery::NotAttempted
+                     : Recovery::Failed;
         break;
       }
     }

@@ -105,7 +105,7 @@ std::unique_ptr<Connection> ConnectionPool::open_connection(std::string_view ope
                         "attempt in {} ms",
                         operation, config_.endpoint(), refusal_, wait.count()));
       }
-      throw ConnectionError(fmt::format(
+      throw ReconnectBackoffError(fmt::format(
           "{} on {}: server unreachable ({} failed connects, last: {}); next attempt in {} ms",
           operation, config_.endpoint(), connect_failures_, last_connect_error_, wait.count()));
     }
@@ -122,6 +122,8 @@ std::unique_ptr<Connection> ConnectionPool::open_connection(std::string_view ope
       logger_->info("reconnected to {} after {} failed attempts", config_.endpoint(),
                     connect_failures_);
     }
+    if (failing && health_hint_)
+      health_hint_();
     // A handshake that began before a refusal latched the pool proves nothing about the
     // credentials now: its connection serves this call and is closed on its return.
     connection->set_generation(generation);
@@ -168,6 +170,8 @@ std::unique_ptr<Connection> ConnectionPool::open_connection(std::string_view ope
     available_.notify_all();
     if (refused)
       report_refusal(error.what());
+    if (health_hint_)
+      health_hint_();
     dropped.clear();
     lock.lock();
     throw;
@@ -237,6 +241,8 @@ void ConnectionPool::give_back(std::unique_ptr<Connection> connection) noexcept 
   }
   if (!refusal.empty())
     report_refusal(refusal);
+  if (broken && health_hint_)
+    health_hint_();
   // Sockets close here, outside the lock.
 }
 
@@ -283,6 +289,10 @@ void ConnectionPool::drop_idle() {
     open_ -= dropped.size();
   }
   available_.notify_all();
+}
+
+void ConnectionPool::set_health_hint(std::function<void()> hint) {
+  health_hint_ = std::move(hint);
 }
 
 void ConnectionPool::reset_backoff() {

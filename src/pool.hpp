@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -64,9 +65,9 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
   /// PING of a connection idle past idle_check_after (socket_timeout; one failed PING closes
   /// every idle connection), the connect and the handshake. Throws PoolExhaustedError after the
   /// wait; TimeoutError when the scope's deadline has passed; ConnectionError or TimeoutError
-  /// when a connection cannot be opened (at once, without a connect attempt, while the server
-  /// is known to be down and not yet due a retry); RefusedError while the server refuses the
-  /// handshake.
+  /// when a connection cannot be opened; ReconnectBackoffError (a ConnectionError) at once,
+  /// without a connect attempt, while the server is known to be down and not yet due a retry;
+  /// RefusedError while the server refuses the handshake.
   [[nodiscard]] Lease acquire(std::string_view operation);
 
   /// Closes every idle connection: after one connection broke, the others likely did too (a
@@ -75,6 +76,12 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
 
   /// Forgets the reconnect backoff: the health check saw the server answer again.
   void reset_backoff();
+
+  /// `hint` is called whenever the server's health may have changed: a connect failed, a
+  /// connection came back broken, or a connect succeeded after failures. For the health check,
+  /// so that it looks now (HealthMonitor::check_soon()); it must be cheap and must not call
+  /// back into the pool. Set it before the pool is shared between threads.
+  void set_health_hint(std::function<void()> hint);
 
   /// A handshake outside the pool (the health check's) was refused: reported like one of the
   /// pool's own, and a refusal of the credentials latches the pool.
@@ -132,6 +139,7 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
   // its return instead of pooled.
   std::string refusal_;
   std::uint64_t generation_ = 0;
+  std::function<void()> health_hint_;  // see set_health_hint()
 };
 
 }  // namespace airport::cache::detail

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <mutex>
 
 #include <fmt/format.h>
 
@@ -62,6 +63,23 @@ class PooledSession final : public Session {
   detail::ConnectionPool::Lease lease_;
 };
 
+// Lets the pool ask the health monitor for a check (ConnectionPool::set_health_hint()) without
+// outliving it: a Session's lease keeps the pool alive after the client and its monitor are gone.
+struct MonitorLink {
+  std::mutex mutex;
+  detail::HealthMonitor* monitor = nullptr;
+
+  void check_soon() {
+    const std::lock_guard lock{mutex};
+    if (monitor != nullptr)
+      monitor->check_soon();
+  }
+  void detach() {
+    const std::lock_guard lock{mutex};
+    monitor = nullptr;
+  }
+};
+
 }  // namespace
 
 struct ValkeyClient::Impl {
@@ -91,8 +109,14 @@ struct ValkeyClient::Impl {
           [this](const std::string& reason, bool credentials) {
             pool->note_refusal(reason, credentials);
           });
+      monitor_link->monitor = monitor.get();
+      pool->set_health_hint([link = monitor_link] { link->check_soon(); });
     }
   }
+
+  ~Impl() { monitor_link->detach(); }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
 
   template <class Operation>
   auto with_retries(std::string_view operation, Operation&& run) {
@@ -108,7 +132,10 @@ struct ValkeyClient::Impl {
           throw;
         }
       } catch (const Error& error) {
-        const bool retryable = is_availability_error(error) && (!sent || is_read_only(operation));
+        // A reconnect backoff fails fast until its attempt is due: trying again now only fails
+        // the same way.
+        const bool retryable = is_availability_error(error) && (!sent || is_read_only(operation)) &&
+                               dynamic_cast<const ReconnectBackoffError*>(&error) == nullptr;
         // Retries share the operation's deadline: each gets only what the earlier ones left.
         if (attempt >= options.retries || !retryable || deadline_passed())
           throw;
@@ -140,6 +167,8 @@ struct ValkeyClient::Impl {
   ClientOptions options;
   std::shared_ptr<spdlog::logger> logger;
   std::shared_ptr<detail::ConnectionPool> pool;  // shared with every Session's lease
+  // The pool's way to the monitor, which a lease outliving this client must not reach.
+  std::shared_ptr<MonitorLink> monitor_link = std::make_shared<MonitorLink>();
   std::unique_ptr<detail::HealthMonitor> monitor;
 };
 

@@ -51,6 +51,15 @@ class ConnectionError : public Error {
   }
 };
 
+/// The call failed fast without reaching the network: the server failed the pool's last connect
+/// and the next attempt is not due yet (reconnect backoff). A ConnectionError, since the server
+/// is unreachable for this call; the CacheManager's breaker does not count it as a failure,
+/// because it says nothing new about the server.
+class ReconnectBackoffError : public ConnectionError {
+ public:
+  using ConnectionError::ConnectionError;
+};
+
 /// Connecting, or waiting for a reply, took longer than the configured timeout.
 class TimeoutError : public Error {
  public:
