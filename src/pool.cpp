@@ -80,8 +80,10 @@ ConnectionPool::Lease ConnectionPool::acquire(std::string_view operation) {
     if (open_ < config_.max_connections) {
       return Lease{shared_from_this(), open_connection(operation, lock)};
     }
-    if (available_.wait_until(lock, wait_deadline) == std::cv_status::timeout && idle_.empty() &&
-        open_ >= config_.max_connections) {
+    ++waiters_;
+    const auto status = available_.wait_until(lock, wait_deadline);
+    --waiters_;
+    if (status == std::cv_status::timeout && idle_.empty() && open_ >= config_.max_connections) {
       throw PoolExhaustedError(
           fmt::format("{} on {}: no free connection within {} ms (all {} pooled connections busy)",
                       operation, config_.endpoint(),
@@ -216,8 +218,13 @@ void ConnectionPool::give_back(std::unique_ptr<Connection> connection) noexcept 
   }
   const bool broken = connection->broken();
   Connections dropped;
+  bool waiting = false;
   {
     std::lock_guard lock{mutex_};
+    // Read under the lock: a caller counts itself in before it waits, under the same lock, and
+    // looks at idle_ first, so a give-back that sees no waiter cannot strand one. Without
+    // waiters the notify is a futex call for nothing, on every command.
+    waiting = waiters_ > 0;
     if (!refusal.empty())
       latch_refused(refusal, dropped);
     if (keep && connection->generation() != generation_)
@@ -234,9 +241,9 @@ void ConnectionPool::give_back(std::unique_ptr<Connection> connection) noexcept 
       }
     }
   }
-  if (keep) {
+  if (waiting && keep) {
     available_.notify_one();
-  } else {
+  } else if (waiting) {
     available_.notify_all();
   }
   if (!refusal.empty())

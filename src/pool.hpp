@@ -125,8 +125,9 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
   LogLimiter refusal_log_{std::chrono::seconds{30}};
   mutable std::mutex mutex_;
   std::condition_variable available_;
-  Connections idle_;      // LIFO: the warmest connection goes out first
-  std::size_t open_ = 0;  // idle + lent + being opened
+  Connections idle_;         // LIFO: the warmest connection goes out first
+  std::size_t open_ = 0;     // idle + lent + being opened
+  std::size_t waiters_ = 0;  // callers in available_.wait_until: give_back notifies only these
   // Reconnect backoff while the server is unreachable or refuses.
   int connect_failures_ = 0;
   bool probing_ = false;

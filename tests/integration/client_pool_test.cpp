@@ -4,7 +4,12 @@
 #include <airport/cache/errors.hpp>
 #include <airport/cache/valkey_client.hpp>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "support/server.hpp"
 
@@ -83,6 +88,46 @@ TEST(ClientPool, EightThreadsShareFourConnectionsCorrectly) {
   const std::string list = server.client().command({"CLIENT", "LIST"});
   const auto ours = std::count_if(list.begin(), list.end(), [](char c) { return c == '\n'; });
   EXPECT_LE(ours, 5) << list;
+}
+
+// Guards give_back's notify, which fires only when someone waits. A waiter whose wake-up was
+// lost still gets a connection, but only when its pool_timeout runs out (it then finds one idle):
+// its call takes pool_timeout instead of the milliseconds a fair turn takes among 32 callers.
+TEST(ClientPool, ThirtyTwoThreadsOnTwoConnectionsAllCompleteWithoutALostWakeup) {
+  ServerProcess server;
+  ValkeyConfig config = server.config();
+  config.max_connections = 2;
+  config.pool_timeout = 10s;
+  ValkeyClient client{config, {.health_check = false}};
+  constexpr int threads = 32, operations = 500;
+  std::vector<std::thread> workers;
+  std::atomic<int> failures{0};
+  std::mutex slowest_mutex;
+  std::chrono::steady_clock::duration slowest{};
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      std::chrono::steady_clock::duration longest{};
+      for (int i = 0; i < operations; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        try {
+          client.incr("total");
+        } catch (const Error&) {
+          ++failures;
+        }
+        longest = std::max(longest, std::chrono::steady_clock::now() - start);
+      }
+      const std::lock_guard lock{slowest_mutex};
+      slowest = std::max(slowest, longest);
+    });
+  }
+  for (auto& worker : workers)
+    worker.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(server.client().get("total"), std::to_string(threads * operations));
+  EXPECT_LT(slowest, config.pool_timeout / 2)
+      << "a call waited " << std::chrono::duration_cast<std::chrono::milliseconds>(slowest).count()
+      << " ms: a waiter slept until its pool_timeout";
+  EXPECT_LE(client.health().pool_open, 2u);
 }
 
 }  // namespace

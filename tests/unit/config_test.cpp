@@ -255,7 +255,7 @@ TEST(ValkeyConfig, DefaultsMatchTheDocumentedValues) {
   EXPECT_TRUE(config.username.empty());
   EXPECT_TRUE(config.password.empty());
   EXPECT_EQ(config.database, 0);
-  EXPECT_EQ(config.max_connections, 10u);
+  EXPECT_EQ(config.max_connections, 16u);
   EXPECT_EQ(config.connect_timeout, 5s);
   EXPECT_EQ(config.socket_timeout, 5s);
   EXPECT_EQ(config.pool_timeout, 1s);

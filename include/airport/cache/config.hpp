@@ -206,8 +206,10 @@ struct ValkeyConfig {
   /// CacheManager: the largest value it accepts; a larger one is a programming error
   /// (std::invalid_argument). Env: VALKEY_MAX_VALUE_SIZE. Default 8 MiB.
   std::size_t max_value_size = 8 * 1024 * 1024;
-  /// Pool size: most connections open at once, >= 1. Env: VALKEY_MAX_CONNECTIONS. Default 10.
-  std::size_t max_connections = 10;
+  /// Pool size: most connections open at once, >= 1. The pool opens them as callers need them
+  /// and keeps them until they break. Env: VALKEY_MAX_CONNECTIONS. Default 16: one per caller for
+  /// 16 concurrent callers.
+  std::size_t max_connections = 16;
   /// Time allowed to open a TCP connection. Env: VALKEY_SOCKET_CONNECT_TIMEOUT. Default 5 s.
   std::chrono::milliseconds connect_timeout{5000};
   /// Time allowed for one command's reply. Env: VALKEY_SOCKET_TIMEOUT. Default 5 s.
