@@ -401,6 +401,30 @@ struct alignas(64) FallbackCache::Shard {
     }
   }
 
+  /// Stores `node` (charged `cost`), replacing any entry of its key, and makes room for it: what
+  /// set() does under the lock. On std::bad_alloc nothing has changed and the caller still owns
+  /// `node`.
+  void insert(Node* node, std::size_t cost, std::size_t max_entries, std::size_t max_bytes,
+              TimePoint now, Graveyard& graveyard) {
+    reclaim_expired_tail(now, graveyard);
+    if (const auto slot = find(node->key(), node->hash); slot != kNotFound) {
+      Node* old = slots[slot].node();
+      slots[slot] = Slot{node->hash, node};
+      unlink(old);
+      bytes -= entry_bytes(old->key_size, old->value_size);
+      graveyard.bury(old);
+    } else {
+      reserve_one_more();
+      place(slots, node->hash, node);
+      ++count;
+    }
+    bytes += cost;
+    // Room is made before the new entry is queued, so that it is never its own victim (the
+    // scan would otherwise drop it when every older entry had been read).
+    evict_over_bounds(max_entries, max_bytes, now, graveyard);
+    push_front(node);
+  }
+
   /// Removes the entries for which remove_it(node) is true.
   template <typename Predicate>
   void remove_if(Predicate remove_it, Graveyard& graveyard) {
@@ -453,11 +477,15 @@ FallbackCache::FallbackCache(FallbackOptions options, const Clock& clock, std::s
 
 FallbackCache::~FallbackCache() = default;
 
-FallbackCache::Shard& FallbackCache::shard_for(std::size_t hash) const noexcept {
+std::size_t FallbackCache::shard_index(std::size_t hash) const noexcept {
   // Fibonacci mixing, then Lemire's multiply-shift range reduction on the top 32 bits: no
   // division, and the choice is independent of the low bits the shard's index probes with.
   const std::uint64_t mixed = static_cast<std::uint64_t>(hash) * 0x9E3779B97F4A7C15ULL;
-  return shards_[static_cast<std::size_t>(((mixed >> 32) * shard_count_) >> 32)];
+  return static_cast<std::size_t>(((mixed >> 32) * shard_count_) >> 32);
+}
+
+FallbackCache::Shard& FallbackCache::shard_for(std::size_t hash) const noexcept {
+  return shards_[shard_index(hash)];
 }
 
 bool FallbackCache::set(std::string_view key, std::string_view value,
@@ -483,29 +511,83 @@ bool FallbackCache::set(std::string_view key, std::string_view value,
   Node* node = Node::create(key, value, hash, ttl ? deadline_after(now, *ttl) : kNoDeadline);
 
   const std::lock_guard lock(shard.mutex);
-  shard.reclaim_expired_tail(now, graveyard);
-  if (const auto slot = shard.find(key, hash); slot != Shard::kNotFound) {
-    Node* old = shard.slots[slot].node();
-    shard.slots[slot] = Slot{hash, node};
-    Shard::unlink(old);
-    shard.bytes -= entry_bytes(old->key_size, old->value_size);
-    graveyard.bury(old);
-  } else {
-    try {
-      shard.reserve_one_more();
-    } catch (...) {
-      Node::destroy(node);
-      throw;
-    }
-    Shard::place(shard.slots, hash, node);
-    ++shard.count;
+  try {
+    shard.insert(node, cost, shard_max_entries_, shard_max_bytes_, now, graveyard);
+  } catch (...) {
+    Node::destroy(node);
+    throw;
   }
-  shard.bytes += cost;
-  // Room is made before the new entry is queued, so that it is never its own victim (the scan
-  // would otherwise drop it when every older entry had been read).
-  shard.evict_over_bounds(shard_max_entries_, shard_max_bytes_, now, graveyard);
-  shard.push_front(node);
   return true;
+}
+
+std::size_t FallbackCache::set_many(std::span<const Item> items) {
+  for (const Item& item : items) {
+    if (item.ttl) {
+      require_positive_ttl("FallbackCache::set_many", *item.ttl);
+    }
+  }
+  constexpr std::size_t kMaxPartSize = std::numeric_limits<std::uint32_t>::max();
+  // One per item, sorted by shard; node is null for an item too big to store, which set() would
+  // refuse and whose older value it would remove.
+  struct Pending {
+    std::size_t shard;
+    std::size_t hash;
+    std::size_t cost;
+    std::size_t item;
+    Node* node;
+  };
+  std::vector<Pending> pending;
+  pending.reserve(items.size());
+  const TimePoint now = clock_.now();
+  // Nodes not yet owned by a shard are destroyed on every way out, an exception included.
+  struct Unplaced {
+    std::vector<Pending>& pending;
+    ~Unplaced() {
+      for (const Pending& entry : pending) {
+        if (entry.node != nullptr) {
+          Node::destroy(entry.node);
+        }
+      }
+    }
+  } unplaced{pending};
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const Item& item = items[i];
+    const std::size_t hash = hash_of(item.key);
+    const std::size_t cost = entry_bytes(item.key.size(), item.value.size());
+    pending.push_back({shard_index(hash), hash, cost, i, nullptr});
+    if (cost <= shard_max_bytes_ && item.key.size() <= kMaxPartSize &&
+        item.value.size() <= kMaxPartSize) {
+      pending.back().node = Node::create(item.key, item.value, hash,
+                                         item.ttl ? deadline_after(now, *item.ttl) : kNoDeadline);
+    }
+  }
+  // Stable: within a shard the items keep the caller's order, so a later item of a key wins as
+  // it does with repeated set(). Shards are independent, so their order does not matter.
+  std::stable_sort(pending.begin(), pending.end(),
+                   [](const Pending& a, const Pending& b) { return a.shard < b.shard; });
+
+  std::size_t stored = 0;
+  Graveyard graveyard;  // freed after the last lock is released
+  for (auto begin = pending.begin(); begin != pending.end();) {
+    const auto end = std::find_if(
+        begin, pending.end(), [&](const Pending& entry) { return entry.shard != begin->shard; });
+    Shard& shard = shards_[begin->shard];
+    const std::lock_guard lock(shard.mutex);
+    for (auto entry = begin; entry != end; ++entry) {
+      if (entry->node == nullptr) {
+        if (const auto slot = shard.find(items[entry->item].key, entry->hash);
+            slot != Shard::kNotFound) {
+          shard.remove_at(slot, graveyard);
+        }
+        continue;
+      }
+      shard.insert(entry->node, entry->cost, shard_max_entries_, shard_max_bytes_, now, graveyard);
+      entry->node = nullptr;  // the shard owns it now
+      ++stored;
+    }
+    begin = end;
+  }
+  return stored;
 }
 
 std::optional<std::string> FallbackCache::get(std::string_view key) {

@@ -915,22 +915,31 @@ bool CacheManager::mset(std::span<const std::pair<std::string_view, std::string_
     all_stored = all_stored && outcome == Impl::Outcome::Ok;
     if (!degraded && outcome == Impl::Outcome::Unavailable)
       degraded = outcome.cause;
+    // The write-through goes in as one batch per group, each fallback shard locked once for
+    // all of its items rather than once per item.
+    std::vector<FallbackCache::Item> remembered;
+    if (impl.config.fallback.enabled)
+      remembered.reserve(group.size());
     for (std::size_t i = 0; i < group.size(); ++i) {
       const auto& [key, value] = items[group[i]];
       if (outcome == Impl::Outcome::Ok && refused[i]) {
         // The server refused this one (OOM, ...): neither it nor the value it replaces is
-        // served.
+        // served. What came before it goes in first, so that the order stays the items'.
         all_stored = false;
         impl.stats.record_error(ErrorCategory::Reply);
+        impl.fallback.set_many(remembered);
+        remembered.clear();
         impl.forget(key);
         continue;
       }
-      impl.remember(key, value, expiries[i]);
+      if (impl.config.fallback.enabled)
+        remembered.push_back({key, value, expiries[i]});
       if (outcome == Impl::Outcome::Unavailable)
         impl.journal_key(key);
       else
         impl.stats.record_set();
     }
+    impl.fallback.set_many(remembered);
   }
   if (degraded)
     impl.stats.record_degraded(*degraded);

@@ -40,6 +40,10 @@ std::size_t cost(std::string_view key, std::string_view value) {
   return FallbackCache::entry_bytes(key.size(), value.size());
 }
 
+std::string numbered_key(int i) {
+  return "key:" + std::string(i < 10 ? "0" : "") + std::to_string(i);
+}
+
 TEST(FallbackCache, GetReturnsWhatWasSet) {
   ManualClock clock;
   FallbackCache cache({}, clock);
@@ -666,6 +670,76 @@ TEST(FallbackCache, ConcurrentMixedOperationsKeepBoundsAndCounts) {
   }
   EXPECT_EQ(cache.size(), live);
   EXPECT_EQ(cache.bytes(), live_bytes);
+}
+
+// set_many() must leave exactly what repeated set() leaves: the same values, TTLs, byte count
+// and the same victims of the entry and byte bounds, with expired entries reclaimed alike.
+void expect_same_state(FallbackCache& batched, FallbackCache& repeated,
+                       const std::vector<std::string>& keys, int round) {
+  const auto a = batched.stats();
+  const auto b = repeated.stats();
+  EXPECT_EQ(a.entries, b.entries) << "round " << round;
+  EXPECT_EQ(a.bytes, b.bytes) << "round " << round;
+  EXPECT_EQ(a.evictions, b.evictions) << "round " << round;
+  EXPECT_EQ(a.expirations, b.expirations) << "round " << round;
+  for (const std::string& key : keys) {
+    EXPECT_EQ(batched.ttl(key), repeated.ttl(key)) << key << ", round " << round;
+    EXPECT_EQ(batched.exists(key), repeated.exists(key)) << key << ", round " << round;
+  }
+}
+
+TEST(FallbackCache, SetManyLeavesWhatRepeatedSetLeaves) {
+  ManualClock clock;
+  // Tight bounds on 4 shards, so that batches evict by entries and by bytes, and one value is
+  // bigger than a shard's byte budget.
+  const std::size_t max_bytes = 24 * cost("key:00", std::string(100, 'v'));
+  FallbackCache batched(options(32, max_bytes), clock, 4);
+  FallbackCache repeated(options(32, max_bytes), clock, 4);
+  std::mt19937 random{15};
+  std::vector<std::string> keys;
+  for (int i = 0; i < 60; ++i)
+    keys.push_back(numbered_key(i));
+  const std::string too_big(max_bytes / 4 + 1, 'x');
+  for (int round = 0; round < 200; ++round) {
+    std::vector<std::string> values;
+    std::vector<FallbackCache::Item> items;
+    const std::size_t count = std::uniform_int_distribution<std::size_t>{1, 40}(random);
+    values.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::size_t size = std::uniform_int_distribution<std::size_t>{0, 300}(random);
+      values.push_back(size == 300 ? too_big : std::string(size, static_cast<char>('a' + i % 26)));
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      // A narrow key range: the same key often comes twice in one batch.
+      const std::string& key = keys[std::uniform_int_distribution<std::size_t>{0, 59}(random)];
+      const int ttl_choice = std::uniform_int_distribution<int>{0, 3}(random);
+      const std::optional<milliseconds> ttl =
+          ttl_choice == 0 ? kNoTtl : std::optional{milliseconds{ttl_choice * 10}};
+      items.push_back({key, values[i], ttl});
+    }
+    std::size_t stored = 0;
+    for (const auto& item : items)
+      stored += repeated.set(item.key, item.value, item.ttl) ? 1 : 0;
+    EXPECT_EQ(batched.set_many(items), stored) << "round " << round;
+    expect_same_state(batched, repeated, keys, round);
+    // Reads give an entry its second chance in both, so that the next batch's evictions skip it.
+    for (int i = 0; i < 5; ++i) {
+      const std::string& key = keys[std::uniform_int_distribution<std::size_t>{0, 59}(random)];
+      EXPECT_EQ(batched.get(key), repeated.get(key)) << key << ", round " << round;
+    }
+    clock.advance(std::chrono::milliseconds{std::uniform_int_distribution<int>{0, 15}(random)});
+  }
+  EXPECT_GT(batched.stats().evictions, 0U);
+  EXPECT_GT(batched.stats().expirations, 0U);
+}
+
+TEST(FallbackCache, SetManyWithANonPositiveTtlThrowsAndStoresNothing) {
+  ManualClock clock;
+  FallbackCache cache({}, clock);
+  const std::vector<FallbackCache::Item> items{{"a", "1", kNoTtl}, {"b", "2", 0ms}};
+  EXPECT_THROW(cache.set_many(items), std::invalid_argument);
+  EXPECT_EQ(cache.size(), 0U);
+  EXPECT_EQ(cache.set_many({}), 0U);
 }
 
 }  // namespace

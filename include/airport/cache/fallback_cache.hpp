@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -84,6 +85,19 @@ class FallbackCache {
   bool set(std::string_view key, std::string_view value,
            std::optional<std::chrono::milliseconds> ttl);
 
+  /// One item of set_many(): what set() takes.
+  struct Item {
+    std::string_view key;                          ///< the key, as in set()
+    std::string_view value;                        ///< the value, as in set()
+    std::optional<std::chrono::milliseconds> ttl;  ///< nullopt: no expiry, as in set()
+  };
+
+  /// Leaves the cache as calling set() on each item in order would, but locks each shard once
+  /// for all of its items instead of once per item (the write-through of CacheManager::mset).
+  /// Returns how many items set() would have stored. Throws std::invalid_argument, storing
+  /// nothing, when any ttl <= 0. Allocation happens before any shard lock; one clock read.
+  std::size_t set_many(std::span<const Item> items);
+
   /// A copy of the value, or nullopt when absent or expired. Counts a hit or a miss and marks the
   /// entry as read, so that it survives the next eviction scan. Cost: one hash, one lock, one
   /// copy of the value; no write to the entry once it is marked.
@@ -133,6 +147,7 @@ class FallbackCache {
  private:
   struct Shard;
 
+  [[nodiscard]] std::size_t shard_index(std::size_t hash) const noexcept;
   [[nodiscard]] Shard& shard_for(std::size_t hash) const noexcept;
   /// Shard by shard, each under its own lock: removes every expired entry, and every live one
   /// whose key remove_live(key) is true. Returns how many expired entries it removed.
