@@ -11,9 +11,14 @@
 
 #include <benchmark/benchmark.h>
 
+#include <condition_variable>
+#include <cstddef>
+#include <exception>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "bench_support.hpp"
@@ -128,6 +133,136 @@ void BM_Paired_ManagerSet(benchmark::State& state) {
   });
 }
 BENCHMARK(BM_Paired_ManagerSet)->UseRealTime();
+
+// mset of 100 items with the fallback on (the default: each item is also written through to
+// it) and off, against the same 100 SETs pipelined on one raw hiredis connection.
+void manager_mset100(benchmark::State& state, bool fallback) {
+  constexpr std::size_t batch = 100;
+  guarded(state, [&] {
+    RawConnection raw;
+    ValkeyConfig config = quiet_config();
+    config.fallback.enabled = fallback;
+    CacheManager manager{config, CacheManagerOptions{.logger = quiet_logger()}};
+    (void)manager.get(hot_keys().front());
+    std::vector<std::pair<std::string_view, std::string_view>> items(batch);
+    run_paired(
+        state, [&](std::size_t i) { raw.pipeline_set(i * batch, batch); },
+        [&](std::size_t i) {
+          for (std::size_t n = 0; n < batch; ++n)
+            items[n] = {key_at(i * batch + n), value_100()};
+          benchmark::DoNotOptimize(manager.mset(items, TTLPreset::SearchResults));
+        });
+  });
+}
+
+void BM_Paired_ManagerMset100(benchmark::State& state) {
+  manager_mset100(state, true);
+}
+BENCHMARK(BM_Paired_ManagerMset100)->UseRealTime();
+
+void BM_Paired_ManagerMset100NoFallback(benchmark::State& state) {
+  manager_mset100(state, false);
+}
+BENCHMARK(BM_Paired_ManagerMset100NoFallback)->UseRealTime();
+
+// --- many callers: CacheManager with default settings against a pool of 16 raw connections ----
+//
+// The baseline is what redis-plus-plus's ConnectionPool does (not packaged here): a fixed set of
+// hiredis connections behind a mutex and a condition variable, notified on every give-back.
+// Paired by phases (PairedPhases, paired.hpp): all threads GET through the raw pool, then all
+// through the CacheManager, alternating, so ratio_p50 is the manager's total GET throughput ÷
+// the raw pool's. The manager keeps ValkeyConfig's default max_connections.
+
+class RawPool {
+ public:
+  explicit RawPool(std::size_t size) {
+    for (std::size_t n = 0; n < size; ++n)
+      idle_.push_back(std::make_unique<RawConnection>());
+  }
+  /// GET on a free connection, waiting for one when all are lent.
+  long long get(const std::string& key) {
+    std::unique_ptr<RawConnection> connection;
+    {
+      std::unique_lock lock{mutex_};
+      available_.wait(lock, [&] { return !idle_.empty(); });
+      connection = std::move(idle_.back());
+      idle_.pop_back();
+    }
+    long long length = -1;
+    try {
+      length = connection->get(key);
+    } catch (...) {
+      give_back(std::move(connection));
+      throw;
+    }
+    give_back(std::move(connection));
+    return length;
+  }
+
+ private:
+  void give_back(std::unique_ptr<RawConnection> connection) {
+    {
+      const std::lock_guard lock{mutex_};
+      idle_.push_back(std::move(connection));
+    }
+    available_.notify_one();
+  }
+
+  std::mutex mutex_;
+  std::condition_variable available_;
+  std::vector<std::unique_ptr<RawConnection>> idle_;
+};
+
+constexpr std::size_t kRawPoolSize = 16;
+constexpr std::size_t kCallersBatch = 16;  // GETs per thread per phase
+
+struct CallersRun {
+  std::string error;  // why the run cannot start; empty when it can
+  std::unique_ptr<RawPool> raw;
+  std::unique_ptr<CacheManager> manager;
+  std::unique_ptr<PairedPhases> phases;
+};
+std::unique_ptr<CallersRun> callers_run;
+
+void open_callers_run(const benchmark::State& state) {
+  callers_run = std::make_unique<CallersRun>();
+  try {
+    callers_run->raw = std::make_unique<RawPool>(kRawPoolSize);
+    callers_run->manager = make_manager();
+    callers_run->phases = std::make_unique<PairedPhases>(state.threads(), kCallersBatch);
+  } catch (const std::exception& error) {
+    callers_run->error = error.what();
+  }
+}
+
+void close_callers_run(const benchmark::State&) {
+  callers_run.reset();
+}
+
+void BM_Paired_ManagerDefaultsVsRawPool16(benchmark::State& state) {
+  CallersRun& run = *callers_run;
+  if (!run.error.empty()) {
+    state.SkipWithError(run.error.c_str());
+    return;
+  }
+  const auto& keys = hot_keys();
+  const std::size_t stride = keys.size() / static_cast<std::size_t>(state.threads());
+  const auto key = [&](int thread, std::size_t i) -> const std::string& {
+    return keys[(static_cast<std::size_t>(thread) * stride + i) % keys.size()];
+  };
+  run.phases->run(
+      state,
+      [&](int thread, std::size_t i) { benchmark::DoNotOptimize(run.raw->get(key(thread, i))); },
+      [&](int thread, std::size_t i) {
+        benchmark::DoNotOptimize(run.manager->get(key(thread, i)));
+      });
+}
+BENCHMARK(BM_Paired_ManagerDefaultsVsRawPool16)
+    ->Setup(open_callers_run)
+    ->Teardown(close_callers_run)
+    ->Threads(16)
+    ->Threads(64)
+    ->UseRealTime();
 
 // Baseline: a plain CacheManager GET hit (not raw hiredis).
 void BM_Paired_GetOrComputeHit(benchmark::State& state) {

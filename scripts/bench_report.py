@@ -63,6 +63,10 @@ PAIRED_MANAGER_GET = "BM_Paired_ManagerGetHit/real_time"
 PAIRED_MANAGER_SET = "BM_Paired_ManagerSet/real_time"
 PAIRED_COMPUTE = "BM_Paired_GetOrComputeHit/real_time"
 PAIRED_MGET = "BM_Paired_Mget100/real_time"
+PAIRED_MSET = "BM_Paired_ManagerMset100/real_time"
+PAIRED_MSET_NO_FALLBACK = "BM_Paired_ManagerMset100NoFallback/real_time"
+PAIRED_CALLERS = "BM_Paired_ManagerDefaultsVsRawPool16/real_time/threads:{}"
+CALLERS_THREADS = (16, 64)
 TLS_GET = "BM_Tls_Get/real_time"
 TLS_PIPELINE = "BM_Tls_Pipeline100Set/real_time"
 CONNECT_PLAIN = "BM_Client_ConnectPlain/real_time"
@@ -97,6 +101,12 @@ PAIRS = [
     (PAIRED_MGET, "ValkeyClient MGET of 100 keys", "100 sequential ValkeyClient GETs"),
     (PAIRED_MANAGER_GET, "CacheManager GET hit", "raw hiredis GET"),
     (PAIRED_MANAGER_SET, "CacheManager SET (TTL + write-through)", "raw hiredis SET (no TTL)"),
+    (PAIRED_MSET, "CacheManager mset of 100 items, fallback on (PX + write-through)",
+     "raw hiredis pipeline of 100 SET (no TTL)"),
+    (PAIRED_MSET_NO_FALLBACK, "CacheManager mset of 100 items, fallback off",
+     "raw hiredis pipeline of 100 SET (no TTL)"),
+    *[(PAIRED_CALLERS.format(n), f"CacheManager GET, default settings, {n} callers (total)",
+       f"pool of 16 raw hiredis connections, {n} callers (total)") for n in CALLERS_THREADS],
     (PAIRED_COMPUTE, "CacheManager get_or_compute hit", "CacheManager GET hit"),
     (PAIRED_TLS_GET, "ValkeyClient GET over TLS", "ValkeyClient GET, plaintext"),
     (PAIRED_TLS_PIPELINE, "ValkeyClient Pipeline of 100 SET over TLS",
@@ -407,6 +417,14 @@ def build_targets(results: dict[str, Result], memory: list[dict],
                  RAW_GET, 0.95)
     ratio_target("ValkeyClient Pipeline of 100 SET ≥ 0.95 × raw hiredis pipelining",
                  PAIRED_PIPELINE, CLIENT_PIPELINE, RAW_PIPELINE, 0.95)
+    ratio_target("CacheManager SET ≥ 0.95 × raw hiredis SET", PAIRED_MANAGER_SET, MANAGER_SET,
+                 RAW_SET, 0.95)
+    # Only paired: a run apart has no baseline of its own (the names below do not exist).
+    ratio_target("CacheManager mset of 100 items, fallback on ≥ 0.95 × raw hiredis pipelining",
+                 PAIRED_MSET, "", "", 0.95)
+    for n in CALLERS_THREADS:
+        ratio_target(f"CacheManager GET, default settings, ≥ 0.95 × a pool of 16 raw hiredis "
+                     f"connections, {n} callers", PAIRED_CALLERS.format(n), "", "", 0.95)
     ratio_target(TLS_GET_TARGET, PAIRED_TLS_GET, TLS_GET, CLIENT_GET, 0.80)
     ratio_target(TLS_PIPELINE_TARGET, PAIRED_TLS_PIPELINE, TLS_PIPELINE, CLIENT_PIPELINE, 0.70)
     ratio_target(TLS_RESUME_TARGET, PAIRED_TLS_CONNECT, CONNECT_RESUMED, CONNECT_FULL, 2.0)
