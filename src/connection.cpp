@@ -6,6 +6,7 @@
 #include <array>
 #include <charconv>
 #include <stdexcept>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -122,6 +123,8 @@ bool is_transient_error(std::string_view text) noexcept {
 }
 
 constexpr std::string_view too_many_clients = "ERR max number of clients reached";
+// The handshake step whose reply names the server process (its run_id).
+constexpr std::string_view server_info_step = "INFO server";
 
 }  // namespace
 
@@ -164,7 +167,7 @@ void refuse_own_connection_command(std::string_view caller, std::string_view com
 }
 
 std::unique_ptr<Connection> Connection::open(const ValkeyConfig& config, int cancel_fd,
-                                             bool readonly) {
+                                             bool readonly, Handshake when) {
   const auto now = Clock::now();
   const auto connect_left = std::chrono::ceil<std::chrono::milliseconds>(
       DeadlineScope::bound(now, config.connect_timeout) - now);
@@ -181,64 +184,106 @@ std::unique_ptr<Connection> Connection::open(const ValkeyConfig& config, int can
   connection->set_command_timeout(config.socket_timeout);
   connection->set_cancel_fd(cancel_fd);
   connection->readonly_ = readonly;
-  connection->handshake(config, false);
+  // A failed SELECT would let the command after it run in database 0: with a database to
+  // select, the handshake is always answered before any command is sent.
+  if (when == Handshake::WithFirstCommand && config.database == 0) {
+    connection->queue_handshake(config, false);
+    connection->handshake_bytes_ = connection->output_.size();
+    connection->handshake_deferred_ = true;
+    // What the handshake's own commands changed is how open() leaves the session.
+    connection->state_ = {};
+  } else {
+    connection->handshake(config, false);
+  }
   return connection;
 }
 
-void Connection::handshake(const ValkeyConfig& config, bool after_reset) {
-  // One name per step, for the message of the reply that refuses it.
-  std::array<std::string, 6> steps;
-  std::size_t count = 0;
+void Connection::queue_handshake(const ValkeyConfig& config, bool after_reset) {
+  pending_after_reset_ = after_reset;
+  pending_count_ = 0;
+  const auto step = [this](std::string name) {
+    pending_steps_[pending_count_++] = std::move(name);
+  };
   if (after_reset) {
     static constexpr std::array<std::string_view, 1> reset{"RESET"};
     append(reset);
-    steps[count++] = "RESET";
+    step("RESET");
   }
   if (!config.password.empty()) {
     if (config.username.empty()) {
       const std::array<std::string_view, 2> argv{"AUTH", config.password.reveal()};
       append(argv);
-      steps[count++] = "AUTH";
+      step("AUTH");
     } else {
       const std::array<std::string_view, 3> argv{"AUTH", config.username, config.password.reveal()};
       append(argv);
-      steps[count++] = fmt::format("AUTH as user '{}'", config.username);
+      step(fmt::format("AUTH as user '{}'", config.username));
     }
   }
   if (config.database != 0) {
     const std::string db = std::to_string(config.database);
     const std::array<std::string_view, 2> argv{"SELECT", db};
     append(argv);
-    steps[count++] = fmt::format("SELECT {}", db);
+    step(fmt::format("SELECT {}", db));
   }
   if (!config.client_name.empty()) {
     const std::array<std::string_view, 3> argv{"CLIENT", "SETNAME", config.client_name};
     append(argv);
-    steps[count++] = "CLIENT SETNAME";
+    step("CLIENT SETNAME");
   }
   if (readonly_) {
     static constexpr std::array<std::string_view, 1> readonly{"READONLY"};
     append(readonly);
-    steps[count++] = "READONLY";
+    step("READONLY");
   }
   // In the same round trip: which server process this is, so that the pool notices a restart.
-  constexpr std::string_view server_info_step = "INFO server";
   if (!after_reset) {
     static constexpr std::array<std::string_view, 2> info{"INFO", "server"};
     append(info);
-    steps[count++] = server_info_step;
+    step(std::string{server_info_step});
   }
-  if (count == 0)
+}
+
+void Connection::handshake(const ValkeyConfig& config, bool after_reset) {
+  queue_handshake(config, after_reset);
+  if (pending_count_ == 0)
     return;
   // One round trip for every step: the handshake costs one command's latency, and one deadline.
-  flush(steps[0]);
+  flush(pending_steps_[0]);
+  finish_handshake();
+  state_ = {};
+  auth_rejection_.clear();
+}
+
+void Connection::finish_handshake() {
+  if (!std::exchange(handshake_deferred_, false)) {
+    check_handshake_replies();
+    return;
+  }
+  try {
+    check_handshake_replies();
+    handshake_outcome_ = HandshakeOutcome{};
+  } catch (const AuthRefusedError& error) {
+    handshake_outcome_ = {HandshakeOutcome::Kind::CredentialsRefused, error.what()};
+    throw;
+  } catch (const RefusedError& error) {
+    handshake_outcome_ = {HandshakeOutcome::Kind::Refused, error.what()};
+    throw;
+  } catch (const Error& error) {
+    handshake_outcome_ = {HandshakeOutcome::Kind::Unavailable, error.what()};
+    throw;
+  }
+}
+
+void Connection::check_handshake_replies() {
+  const std::size_t count = std::exchange(pending_count_, 0);
   for (std::size_t i = 0; i < count; ++i) {
-    const std::string& step = steps[i];
-    Reply reply = read_reply(step);
-    if (after_reset && i == 0) {
+    const std::string& step = pending_steps_[i];
+    Reply reply = read_next_reply(step);
+    if (pending_after_reset_ && i == 0) {
       // Messages published before RESET ended the subscription may still come first.
       while (state_.subscribed && reply.is_array())
-        reply = read_reply(step);
+        reply = read_next_reply(step);
       if (!reply.is_status() || reply.text() != "RESET") {
         broken_ = true;
         throw ProtocolError(
@@ -250,8 +295,10 @@ void Connection::handshake(const ValkeyConfig& config, bool after_reset) {
     }
     if (step == server_info_step) {
       // A server whose ACL denies INFO simply goes without restart detection.
-      if (reply.is_string())
+      if (reply.is_string()) {
         server_run_id_ = info_field(reply.text(), "run_id");
+        run_id_reported_ = false;
+      }
       continue;
     }
     if (!reply.is_error())
@@ -266,8 +313,6 @@ void Connection::handshake(const ValkeyConfig& config, bool after_reset) {
       throw AuthRefusedError(message);
     throw RefusedError(message);
   }
-  state_ = {};
-  auth_rejection_.clear();
 }
 
 void Connection::reset_session(const ValkeyConfig& config) {
@@ -377,14 +422,16 @@ void Connection::flush(std::string_view operation) {
   started_ = Clock::now();
   deadline_ = DeadlineScope::bound(started_, command_timeout_);
   if (deadline_ <= started_) {
-    // Nothing left the client, so the stream is intact and the connection stays usable.
-    output_.clear();
+    // Nothing left the client, so the stream is intact and the connection stays usable: a
+    // handshake still waiting for its first command keeps waiting.
+    output_.resize(handshake_bytes_);
     sent_nothing_ = true;
     throw TimeoutError(fmt::format("{} on {}: the operation's deadline passed before it was sent",
                                    operation, endpoint_));
   }
   const IoResult result = transport_->write_all_until(output_, deadline_, cancel_fd_);
   sent_nothing_ = result.bytes == 0 && result.status != IoStatus::Ok;
+  handshake_bytes_ = 0;
   // Keep the buffer's capacity: the next command encodes without allocating.
   output_.clear();
   if (result.status != IoStatus::Ok)
@@ -392,6 +439,14 @@ void Connection::flush(std::string_view operation) {
 }
 
 Reply Connection::read_reply(std::string_view operation) {
+  // A handshake sent with the first command answers first, and a refusal there is the
+  // connection's failure, not this command's reply.
+  if (pending_count_ > 0)
+    finish_handshake();
+  return read_next_reply(operation);
+}
+
+Reply Connection::read_next_reply(std::string_view operation) {
   for (;;) {
     void* raw = nullptr;
     refused_array_count = 0;

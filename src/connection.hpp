@@ -4,12 +4,15 @@
 // commands changed about the server-side session, so the pool can undo it. One thread at a time.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "airport/cache/config.hpp"
 #include "airport/cache/errors.hpp"
@@ -41,6 +44,30 @@ struct SessionState {
   }
 };
 
+/// When Connection::open() sends its handshake (AUTH, SELECT, CLIENT SETNAME, READONLY, INFO).
+enum class Handshake {
+  /// Before open() returns, in a round trip of its own.
+  Now,
+  /// In the same write as the connection's first command, whose reply is read after the
+  /// handshake's: a new connection costs no round trip of its own. A refused step throws from
+  /// that first read_reply(), like open() would have. With a database to SELECT it is Now: a
+  /// failed SELECT must not let a command run in database 0.
+  WithFirstCommand,
+};
+
+/// How a handshake sent with the first command (Handshake::WithFirstCommand) ended, for the
+/// pool, which would have seen it from open() otherwise.
+struct HandshakeOutcome {
+  enum class Kind {
+    Accepted,
+    Unavailable,         // a transient error (LOADING, too many clients): a failed connect
+    Refused,             // RefusedError: SELECT, READONLY or another step refused
+    CredentialsRefused,  // AuthRefusedError
+  };
+  Kind kind = Kind::Accepted;
+  std::string error;  // the thrown error's message; empty when accepted
+};
+
 class Connection {
  public:
   using Clock = std::chrono::steady_clock;
@@ -54,7 +81,8 @@ class Connection {
   /// the server refuses the handshake. With `readonly`, READONLY joins the handshake (and the
   /// one after reset_session()): a cluster replica then serves reads of its primary's slots.
   [[nodiscard]] static std::unique_ptr<Connection> open(const ValkeyConfig& config,
-                                                        int cancel_fd = -1, bool readonly = false);
+                                                        int cancel_fd = -1, bool readonly = false,
+                                                        Handshake when = Handshake::Now);
 
   Connection(std::unique_ptr<Transport> transport, std::string endpoint);
   ~Connection();
@@ -113,6 +141,21 @@ class Connection {
   /// the server does not tell (INFO denied by ACL). A new one behind the same endpoint means the
   /// server restarted, maybe from an older snapshot.
   [[nodiscard]] const std::string& server_run_id() const noexcept { return server_run_id_; }
+  /// Whether a handshake sent with the first command still waits for its replies.
+  [[nodiscard]] bool handshake_pending() const noexcept { return pending_count_ > 0; }
+  /// How a handshake sent with the first command ended, the first time it is asked after its
+  /// replies were read; nullopt otherwise (and always for Handshake::Now).
+  [[nodiscard]] std::optional<HandshakeOutcome> take_handshake_outcome() {
+    return std::exchange(handshake_outcome_, std::nullopt);
+  }
+  /// server_run_id() the first time it is asked after the handshake learnt it, else empty: the
+  /// pool compares each connection's server once, when it is opened or given back.
+  [[nodiscard]] std::string take_new_server_run_id() {
+    if (run_id_reported_)
+      return {};
+    run_id_reported_ = true;
+    return server_run_id_;
+  }
   void set_generation(std::uint64_t generation) noexcept { generation_ = generation; }
 
   [[nodiscard]] Clock::time_point last_used() const noexcept { return last_used_; }
@@ -125,7 +168,15 @@ class Connection {
  private:
   [[noreturn]] void fail_io(std::string_view operation, const IoResult& result);
   void track(std::string_view command, std::string_view argument) noexcept;
+  // Sends the handshake and checks its replies.
   void handshake(const ValkeyConfig& config, bool after_reset);
+  // Appends the handshake's commands and names their steps in pending_steps_.
+  void queue_handshake(const ValkeyConfig& config, bool after_reset);
+  // Reads and checks the replies of the pending handshake steps; throws like open(). For a
+  // handshake sent with the first command, keeps its outcome for take_handshake_outcome().
+  void finish_handshake();
+  void check_handshake_replies();
+  [[nodiscard]] Reply read_next_reply(std::string_view operation);
   void note_reply(std::string_view operation, const Reply& reply);
 
   std::unique_ptr<Transport> transport_;
@@ -145,6 +196,15 @@ class Connection {
   std::string auth_rejection_;
   std::uint64_t generation_ = 0;
   std::string server_run_id_;
+  bool run_id_reported_ = true;  // take_new_server_run_id() returned the current one
+  // The handshake steps whose replies are still to be read, one name each for the message of
+  // the reply that refuses it; and how many leading bytes of output_ are a handshake not sent.
+  std::array<std::string, 7> pending_steps_;
+  std::size_t pending_count_ = 0;
+  bool pending_after_reset_ = false;
+  std::size_t handshake_bytes_ = 0;
+  bool handshake_deferred_ = false;  // the pending handshake went out with the first command
+  std::optional<HandshakeOutcome> handshake_outcome_;
   Clock::time_point last_used_ = Clock::now();
 };
 

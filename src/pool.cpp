@@ -118,7 +118,9 @@ std::unique_ptr<Connection> ConnectionPool::open_connection(std::string_view ope
   lock.unlock();
   Connections dropped;  // closed after the lock is released, on every path
   try {
-    auto connection = Connection::open(config_, -1, readonly_);
+    // The handshake goes out with the caller's command: a new connection costs no round trip
+    // of its own. Its INFO server reply tells the run_id when the connection is given back.
+    auto connection = Connection::open(config_, -1, readonly_, Handshake::WithFirstCommand);
     lock.lock();
     if (failing && refusal_.empty()) {
       logger_->info("reconnected to {} after {} failed attempts", config_.endpoint(),
@@ -129,45 +131,22 @@ std::unique_ptr<Connection> ConnectionPool::open_connection(std::string_view ope
     // A handshake that began before a refusal latched the pool proves nothing about the
     // credentials now: its connection serves this call and is closed on its return.
     connection->set_generation(generation);
-    // Bumped before this connection runs its first command, so that a caller can tell that its
-    // reply came from a restarted server.
-    if (const std::string& run_id = connection->server_run_id(); !run_id.empty()) {
-      if (!server_run_id_.empty() && run_id != server_run_id_) {
-        server_epoch_.fetch_add(1, std::memory_order_acq_rel);
-        logger_->warn(
-            "{} restarted (run_id {} -> {}): what it held may be older than what it "
-            "acknowledged",
-            config_.endpoint(), server_run_id_, run_id);
-      }
-      server_run_id_ = run_id;
-    }
-    if (generation == generation_ && !refusal_.empty()) {
-      logger_->info("{} accepts this client's handshake again", config_.endpoint());
-      refusal_.clear();
-    }
+    // A handshake that goes out with the first command is judged when it is given back.
+    if (!connection->handshake_pending())
+      note_handshake_accepted(*connection);
     connect_failures_ = 0;
     probing_ = false;
     return connection;
   } catch (const Error& error) {
     lock.lock();
     --open_;
-    probing_ = false;
-    const auto delay =
-        full_jitter(connect_failures_, config_.reconnect_base_delay, config_.reconnect_max_delay);
-    ++connect_failures_;
-    next_connect_at_ = Clock::now() + delay;
-    last_connect_error_ = error.what();
-    const bool refused = dynamic_cast<const RefusedError*>(&error) != nullptr;
-    if (dynamic_cast<const AuthRefusedError*>(&error) != nullptr) {
-      latch_refused(error.what(), dropped);
-    } else if (refused) {
-      refusal_ = error.what();
-    } else {
-      // The latest attempt decides: a server that refused and is now unreachable is down.
-      refusal_.clear();
-      if (connect_failures_ == 1)
-        logger_->warn("cannot connect to {}: {}", config_.endpoint(), error.what());
-    }
+    HandshakeOutcome failure{HandshakeOutcome::Kind::Unavailable, error.what()};
+    if (dynamic_cast<const AuthRefusedError*>(&error) != nullptr)
+      failure.kind = HandshakeOutcome::Kind::CredentialsRefused;
+    else if (dynamic_cast<const RefusedError*>(&error) != nullptr)
+      failure.kind = HandshakeOutcome::Kind::Refused;
+    note_connect_failure(failure, dropped);
+    const bool refused = failure.kind != HandshakeOutcome::Kind::Unavailable;
     lock.unlock();
     available_.notify_all();
     if (refused)
@@ -192,6 +171,47 @@ bool ConnectionPool::passes_idle_check(Connection& connection, std::string& fail
   }
   logger_->debug("idle connection to {} failed its check: {}", config_.endpoint(), failure);
   return false;
+}
+
+void ConnectionPool::note_connect_failure(const HandshakeOutcome& failure, Connections& dropped) {
+  probing_ = false;
+  const auto delay =
+      full_jitter(connect_failures_, config_.reconnect_base_delay, config_.reconnect_max_delay);
+  ++connect_failures_;
+  next_connect_at_ = Clock::now() + delay;
+  last_connect_error_ = failure.error;
+  switch (failure.kind) {
+    case HandshakeOutcome::Kind::CredentialsRefused:
+      latch_refused(failure.error, dropped);
+      break;
+    case HandshakeOutcome::Kind::Refused:
+      refusal_ = failure.error;
+      break;
+    default:
+      // The latest attempt decides: a server that refused and is now unreachable is down.
+      refusal_.clear();
+      if (connect_failures_ == 1)
+        logger_->warn("cannot connect to {}: {}", config_.endpoint(), failure.error);
+  }
+}
+
+void ConnectionPool::note_handshake_accepted(const Connection& connection) {
+  if (connection.generation() == generation_ && !refusal_.empty()) {
+    logger_->info("{} accepts this client's handshake again", config_.endpoint());
+    refusal_.clear();
+  }
+}
+
+void ConnectionPool::note_server_run_id(const std::string& run_id) {
+  if (run_id.empty())
+    return;
+  if (!server_run_id_.empty() && run_id != server_run_id_) {
+    server_epoch_.fetch_add(1, std::memory_order_acq_rel);
+    logger_->warn(
+        "{} restarted (run_id {} -> {}): what it held may be older than what it acknowledged",
+        config_.endpoint(), server_run_id_, run_id);
+  }
+  server_run_id_ = run_id;
 }
 
 void ConnectionPool::give_back(std::unique_ptr<Connection> connection) noexcept {
@@ -219,12 +239,27 @@ void ConnectionPool::give_back(std::unique_ptr<Connection> connection) noexcept 
   const bool broken = connection->broken();
   Connections dropped;
   bool waiting = false;
+  std::string handshake_refusal;
   {
     std::lock_guard lock{mutex_};
     // Read under the lock: a caller counts itself in before it waits, under the same lock, and
     // looks at idle_ first, so a give-back that sees no waiter cannot strand one. Without
     // waiters the notify is a futex call for nothing, on every command.
     waiting = waiters_ > 0;
+    // A new connection learnt its server's run_id with the caller's first command. Bumped before
+    // the caller's operation returns, so that it can tell its reply came from a restarted server.
+    note_server_run_id(connection->take_new_server_run_id());
+    // The handshake went out with the caller's first command: judged now as open_connection()
+    // judges one of its own.
+    if (const auto outcome = connection->take_handshake_outcome()) {
+      if (outcome->kind == HandshakeOutcome::Kind::Accepted) {
+        note_handshake_accepted(*connection);
+      } else {
+        note_connect_failure(*outcome, dropped);
+        if (outcome->kind != HandshakeOutcome::Kind::Unavailable)
+          handshake_refusal = outcome->error;
+      }
+    }
     if (!refusal.empty())
       latch_refused(refusal, dropped);
     if (keep && connection->generation() != generation_)
@@ -248,6 +283,8 @@ void ConnectionPool::give_back(std::unique_ptr<Connection> connection) noexcept 
   }
   if (!refusal.empty())
     report_refusal(refusal);
+  if (!handshake_refusal.empty())
+    report_refusal(handshake_refusal);
   if (broken && health_hint_)
     health_hint_();
   // Sockets close here, outside the lock.

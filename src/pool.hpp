@@ -110,6 +110,14 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
   using Connections = std::vector<std::unique_ptr<Connection>>;
 
   void give_back(std::unique_ptr<Connection> connection) noexcept;
+  // Under mutex_: a connect or handshake failed; the next connect waits out a backoff, and a
+  // refusal is kept (credentials: latched) for health() and the next callers.
+  void note_connect_failure(const HandshakeOutcome& failure, Connections& dropped);
+  // Under mutex_: the server accepted a handshake of the current generation.
+  void note_handshake_accepted(const Connection& connection);
+  // Under mutex_: a run_id other than the last one seen means the server restarted; bumps
+  // server_epoch_.
+  void note_server_run_id(const std::string& run_id);
   std::unique_ptr<Connection> open_connection(std::string_view operation,
                                               std::unique_lock<std::mutex>& lock);
   // PINGs the connection; on failure says why in `failure`.
