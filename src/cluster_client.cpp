@@ -1130,15 +1130,43 @@ std::uint64_t ClusterClient::redirects() const noexcept {
   return impl_->redirect_count.load();
 }
 
+namespace {
+void warn_undecided(const ValkeyConfig& config, const ClientOptions& options, const Error& error) {
+  resolve_logger(options.logger, config.log_level)
+      ->warn(
+          "cannot tell whether {} is a cluster ({}); using the standalone client. Set "
+          "VALKEY_CLUSTER=true or false to decide without asking",
+          config.endpoint(), error.what());
+}
+}  // namespace
+
 std::shared_ptr<Client> make_client(ValkeyConfig config, ClientOptions options) {
   config.validate();
   if (config.cluster.mode == ClusterMode::On)
     return std::make_shared<ClusterClient>(std::move(config), std::move(options));
   if (config.cluster.mode == ClusterMode::Off)
     return std::make_shared<ValkeyClient>(std::move(config), std::move(options));
-  // Auto: ask the first node that answers whether cluster mode is on.
+  // Auto: ask the first node that answers whether cluster mode is on. With database 0 the
+  // standalone client this may return asks, so its connection (handshake and INFO in one round
+  // trip) serves the first command too; another database would be SELECTed first, and a
+  // cluster refuses SELECT.
   bool cluster = false;
   bool answered = false;
+  if (config.database == 0) {
+    auto client = std::make_shared<ValkeyClient>(config, options);
+    try {
+      const DeadlineScope scope{Steady::now() + config.connect_timeout + config.socket_timeout};
+      static constexpr std::array<std::string_view, 2> info_cluster{"INFO", "cluster"};
+      const Reply reply = client->execute_unobserved(info_cluster);
+      cluster = reply.is_string() && reply.text().find("cluster_enabled:1") != std::string::npos;
+    } catch (const Error& error) {
+      warn_undecided(config, options, error);
+    }
+    if (!cluster)
+      return client;
+    client.reset();
+    return std::make_shared<ClusterClient>(std::move(config), std::move(options));
+  }
   try {
     ValkeyConfig probe = config;
     probe.cluster = {};
@@ -1149,11 +1177,7 @@ std::shared_ptr<Client> make_client(ValkeyConfig config, ClientOptions options) 
     cluster = client.info("cluster").find("cluster_enabled:1") != std::string::npos;
     answered = true;
   } catch (const Error& error) {
-    resolve_logger(options.logger, config.log_level)
-        ->warn(
-            "cannot tell whether {} is a cluster ({}); using the standalone client. Set "
-            "VALKEY_CLUSTER=true or false to decide without asking",
-            config.endpoint(), error.what());
+    warn_undecided(config, options, error);
   }
   if (answered && cluster)
     return std::make_shared<ClusterClient>(std::move(config), std::move(options));

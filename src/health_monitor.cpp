@@ -26,8 +26,14 @@ HealthMonitor::HealthMonitor(ValkeyConfig config, std::shared_ptr<spdlog::logger
       logger_{std::move(logger)},
       listener_{std::move(listener)},
       on_refused_{std::move(on_refused)},
-      cancel_fd_{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)},
-      thread_{[this] { run(); }} {}
+      cancel_fd_{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)} {}
+
+void HealthMonitor::start() {
+  std::lock_guard lock{mutex_};
+  if (thread_.joinable() || stopping_)
+    return;
+  thread_ = std::thread{[this] { run(); }};
+}
 
 HealthMonitor::~HealthMonitor() {
   {
@@ -38,7 +44,9 @@ HealthMonitor::~HealthMonitor() {
       (void)!::write(cancel_fd_, &one, sizeof one);
   }
   wake_.notify_all();
-  thread_.join();
+  // start() runs under the same mutex and refuses once stopping_ is set.
+  if (thread_.joinable())
+    thread_.join();
   if (cancel_fd_ >= 0)
     ::close(cancel_fd_);
 }
@@ -55,6 +63,7 @@ void HealthMonitor::check_soon() {
       return;
     nudged_ = true;
   }
+  start();
   wake_.notify_all();
 }
 
@@ -89,7 +98,7 @@ void HealthMonitor::run() {
 void HealthMonitor::probe(HealthStatus& next) {
   static constexpr std::array<std::string_view, 1> ping{"PING"};
   if (!connection_)
-    connection_ = Connection::open(config_, cancel_fd_);
+    connection_ = Connection::open(config_, cancel_fd_, false, Handshake::WithFirstCommand);
   if (next.server_version.empty())
     read_server_info(*connection_, next);
   const auto start = std::chrono::steady_clock::now();

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // HealthMonitor: a background thread that PINGs the server every health_check_interval over its
 // own connection (so an exhausted pool cannot starve it) and keeps the latest HealthStatus.
+// The thread starts with start() or check_soon(), not with the monitor: a client's first command
+// must not share the CPU and the server with the monitor's connect, INFO and PING.
 // While the server is down it looks again on the reconnect backoff schedule (at most 500 ms
 // apart), and check_soon() (the pool saw trouble or a reconnect) makes it look now.
 // It stops within milliseconds of destruction, even in the middle of a connect, a handshake or
@@ -38,6 +40,10 @@ class HealthMonitor {
 
   [[nodiscard]] HealthStatus status() const;
 
+  /// Starts the checks (the first one at once) unless they run already or the monitor is being
+  /// destroyed. Cheap once started: a lock and a test.
+  void start();
+
   /// Asks for a check now instead of at the next interval, at most one per
   /// reconnect_base_delay however many callers ask. Cheap: a flag and a notify.
   void check_soon();
@@ -63,7 +69,7 @@ class HealthMonitor {
   int cancel_fd_ = -1;
   HealthStatus status_;
   std::unique_ptr<Connection> connection_;  // touched only by the monitor thread
-  std::thread thread_;
+  std::thread thread_;                      // not joinable until start()
 };
 
 }  // namespace airport::cache::detail

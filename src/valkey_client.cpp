@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -99,10 +100,13 @@ struct ValkeyClient::Impl {
             }
             if (!changed)
               return;
-            // Down: every idle connection is suspect. Up: reconnect without waiting out backoff.
-            pool->drop_idle();
+            // Down: every idle connection is suspect. Up (the first check, or a recovery):
+            // reconnect without waiting out backoff, and keep what is idle, which was opened
+            // or checked since.
             if (status.up)
               pool->reset_backoff();
+            else
+              pool->drop_idle();
             if (options.on_health_change)
               options.on_health_change(status);
           },
@@ -144,8 +148,21 @@ struct ValkeyClient::Impl {
     }
   }
 
+  // The health checks start with the second command (or health(), or the pool's first
+  // trouble): the first command then has the CPU and the server to itself, and creating the
+  // thread costs one command its time once. A relaxed load per command after that.
+  void start_monitor_after_first_command() {
+    if (monitor_started.load(std::memory_order_relaxed))
+      return;
+    if (first_command_seen.exchange(true, std::memory_order_relaxed)) {
+      monitor->start();
+      monitor_started.store(true, std::memory_order_relaxed);
+    }
+  }
+
   template <class Operation>
   auto observed(std::string_view operation, Operation&& run) {
+    start_monitor_after_first_command();
     if (!options.observer)
       return with_retries(operation, run);
     const auto start = std::chrono::steady_clock::now();
@@ -170,6 +187,9 @@ struct ValkeyClient::Impl {
   // The pool's way to the monitor, which a lease outliving this client must not reach.
   std::shared_ptr<MonitorLink> monitor_link = std::make_shared<MonitorLink>();
   std::unique_ptr<detail::HealthMonitor> monitor;
+  // True without a monitor: nothing to start.
+  std::atomic<bool> monitor_started{!options.health_check};
+  std::atomic<bool> first_command_seen{false};
 };
 
 namespace {
@@ -190,6 +210,11 @@ Reply ValkeyClient::execute(CommandArgs argv) {
   detail::refuse_own_connection_command("ValkeyClient::execute", argv[0]);
   return impl_->observed(argv[0],
                          [&](detail::Connection& connection) { return connection.execute(argv); });
+}
+
+Reply ValkeyClient::execute_unobserved(CommandArgs argv) {
+  return impl_->with_retries(
+      argv[0], [&](detail::Connection& connection) { return connection.execute(argv); });
 }
 
 std::vector<Reply> ValkeyClient::execute(const Pipeline& pipeline) {
@@ -242,7 +267,12 @@ std::unique_ptr<Session> ValkeyClient::session() {
 }
 
 HealthStatus ValkeyClient::health() const {
-  HealthStatus status = impl_->monitor ? impl_->monitor->status() : HealthStatus{};
+  HealthStatus status;
+  if (impl_->monitor) {
+    // Asked before the second command: the checks start now, and say nothing yet (checks 0).
+    impl_->monitor->start();
+    status = impl_->monitor->status();
+  }
   status.endpoint = impl_->pool->config().endpoint();
   status.refusal = impl_->pool->refusal();
   status.pool_open = impl_->pool->open_count();

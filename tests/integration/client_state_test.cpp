@@ -21,14 +21,11 @@ namespace {
 using namespace std::chrono_literals;
 using testing::AclUser;
 using testing::FaultProxy;
+using testing::ms_since;
 using testing::ServerOptions;
 using testing::ServerProcess;
 using testing::wait_until;
 using Clock = std::chrono::steady_clock;
-
-long long ms_since(Clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-}
 
 // One pooled connection, so the next caller surely gets the connection the last one used.
 ValkeyConfig single_connection(const ServerProcess& server) {

@@ -29,4 +29,11 @@ inline bool wait_until(const std::function<bool()>& condition, std::chrono::mill
   }
 }
 
+/// Whole milliseconds from `start` to now: what a fault test records of its slowest call.
+inline long long ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               start)
+      .count();
+}
+
 }  // namespace airport::cache::testing

@@ -98,8 +98,14 @@ ValkeyConfig quick_config(const ServerProcess& server) {
   config.socket_timeout = 150ms;
   config.connect_timeout = 150ms;
   config.retry.max_attempts = 1;
+  // Two refused connects in a row open the breaker: every call after the kill reaches the
+  // (dead) server, and failures count however close together they come.
   config.circuit_breaker.failure_threshold = 2;
+  config.circuit_breaker.failure_spacing = 0ms;
   config.circuit_breaker.recovery_timeout = 60s;
+  config.circuit_breaker.initial_recovery_timeout = 60s;
+  config.reconnect_base_delay = 1ms;
+  config.reconnect_max_delay = 1ms;
   return config;
 }
 

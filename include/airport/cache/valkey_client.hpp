@@ -76,6 +76,12 @@ class ValkeyClient final : public Client {
   [[nodiscard]] const ValkeyConfig& config() const noexcept;
 
  private:
+  // make_client() asks the server whether it is a cluster through the client it may return,
+  // so that the answer's connection serves the first command too.
+  friend std::shared_ptr<Client> make_client(ValkeyConfig config, ClientOptions options);
+  // execute() without the observer: the question is the library's, not the caller's.
+  Reply execute_unobserved(CommandArgs argv);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
