@@ -151,6 +151,14 @@ std::optional<std::string> Client::get(std::string_view key) {
   return optional_bulk(*this, "GET", run(*this, "GET", key));
 }
 
+std::vector<Reply> Client::execute_overlapping(const Pipeline& pipeline,
+                                               const std::function<void()>& while_waiting) {
+  std::vector<Reply> replies = execute(pipeline);
+  if (while_waiting)
+    while_waiting();
+  return replies;
+}
+
 bool Client::set(std::string_view key, std::string_view value, const SetOptions& options) {
   if (options.keep_ttl && options.ttl) {
     throw std::invalid_argument("Client::set: keep_ttl and ttl cannot be combined");

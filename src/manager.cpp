@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <numeric>
@@ -904,22 +905,42 @@ bool CacheManager::mset(std::span<const std::pair<std::string_view, std::string_
       const std::string px = std::to_string(expiries.back().count());
       pipeline.add("SET", key, value, "PX", px);
     }
-    std::vector<bool> refused(group.size(), false);
-    const auto outcome = impl.guarded(
-        [&](Client& client) {
-          const std::vector<Reply> replies = client.execute(pipeline);
-          for (std::size_t i = 0; i < replies.size(); ++i)
-            refused[i] = replies[i].is_error();
-        },
-        true, std::span<const std::string_view>{group_keys});
-    all_stored = all_stored && outcome == Impl::Outcome::Ok;
-    if (!degraded && outcome == Impl::Outcome::Unavailable)
-      degraded = outcome.cause;
     // The write-through goes in as one batch per group, each fallback shard locked once for
     // all of its items rather than once per item.
     std::vector<FallbackCache::Item> remembered;
     if (impl.config.fallback.enabled)
       remembered.reserve(group.size());
+    // Done while the server works on the pipeline, so that it costs no time of its own: every
+    // item, as they all go into the fallback unless the server refuses one, which is rare and
+    // settled below.
+    bool written_through = false;
+    const std::function<void()> write_through = [&] {
+      if (written_through || !impl.config.fallback.enabled)
+        return;
+      written_through = true;
+      for (std::size_t i = 0; i < group.size(); ++i)
+        remembered.push_back({items[group[i]].first, items[group[i]].second, expiries[i]});
+      impl.fallback.set_many(remembered);
+      remembered.clear();
+    };
+    std::vector<bool> refused(group.size(), false);
+    bool any_refused = false;
+    const auto outcome = impl.guarded(
+        [&](Client& client) {
+          const std::vector<Reply> replies = client.execute_overlapping(pipeline, write_through);
+          for (std::size_t i = 0; i < replies.size(); ++i) {
+            refused[i] = replies[i].is_error();
+            any_refused = any_refused || refused[i];
+          }
+        },
+        true, std::span<const std::string_view>{group_keys});
+    all_stored = all_stored && outcome == Impl::Outcome::Ok;
+    if (!degraded && outcome == Impl::Outcome::Unavailable)
+      degraded = outcome.cause;
+    // Stored already, and nothing refused: only the counts are left. Otherwise the items go in
+    // (again) in their order, each refused one removed where it stands, so that a later item
+    // of the same key still wins.
+    const bool store = !written_through || (outcome == Impl::Outcome::Ok && any_refused);
     for (std::size_t i = 0; i < group.size(); ++i) {
       const auto& [key, value] = items[group[i]];
       if (outcome == Impl::Outcome::Ok && refused[i]) {
@@ -932,7 +953,7 @@ bool CacheManager::mset(std::span<const std::pair<std::string_view, std::string_
         impl.forget(key);
         continue;
       }
-      if (impl.config.fallback.enabled)
+      if (store && impl.config.fallback.enabled)
         remembered.push_back({key, value, expiries[i]});
       if (outcome == Impl::Outcome::Unavailable)
         impl.journal_key(key);

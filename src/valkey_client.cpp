@@ -218,15 +218,35 @@ Reply ValkeyClient::execute_unobserved(CommandArgs argv) {
 }
 
 std::vector<Reply> ValkeyClient::execute(const Pipeline& pipeline) {
+  return execute_overlapping(pipeline, {});
+}
+
+std::vector<Reply> ValkeyClient::execute_overlapping(const Pipeline& pipeline,
+                                                     const std::function<void()>& while_waiting) {
   std::vector<Reply> replies;
-  if (pipeline.empty())
+  if (pipeline.empty()) {
+    if (while_waiting)
+      while_waiting();
     return replies;
+  }
   refuse_own_connection_commands("ValkeyClient::execute(pipeline)", pipeline);
+  bool ran = !while_waiting;
   return impl_->observed("PIPELINE", [&](detail::Connection& connection) {
     replies.clear();
     replies.reserve(pipeline.size());
     connection.append_encoded(pipeline.encoded());
     connection.flush("PIPELINE");
+    // Once, however many attempts: a retry sends the commands again, not the caller's work.
+    if (!ran) {
+      ran = true;
+      try {
+        while_waiting();
+      } catch (...) {
+        // Its replies are still on the way: the connection must not serve another caller.
+        connection.mark_broken();
+        throw;
+      }
+    }
     for (std::size_t i = 0; i < pipeline.size(); ++i) {
       replies.push_back(connection.read_reply("PIPELINE"));
     }

@@ -7,6 +7,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -91,6 +92,13 @@ class Client {
   /// Sends every queued command in one round trip; replies come back in order, error replies in
   /// place, so one failing command loses none of the others.
   virtual std::vector<Reply> execute(const Pipeline& pipeline) = 0;
+  /// execute(pipeline), running `while_waiting` once the commands are written and before their
+  /// replies are read, so that the caller's own work overlaps the round trip (the CacheManager
+  /// writes an mset's items through to its fallback there). It runs at most once per call, and
+  /// not when the call fails before anything was sent; what it throws, the call throws. The
+  /// default runs it after execute(pipeline) returns.
+  virtual std::vector<Reply> execute_overlapping(const Pipeline& pipeline,
+                                                 const std::function<void()>& while_waiting);
   /// MULTI, the commands, EXEC, in one round trip. Returns EXEC's replies, or nullopt when EXEC
   /// was aborted (a WATCHed key changed: use a session for WATCH).
   virtual std::optional<std::vector<Reply>> transaction(const Pipeline& pipeline) = 0;

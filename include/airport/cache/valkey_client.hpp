@@ -66,6 +66,8 @@ class ValkeyClient final : public Client {
   using Client::execute;
   Reply execute(CommandArgs argv) override;
   std::vector<Reply> execute(const Pipeline& pipeline) override;
+  std::vector<Reply> execute_overlapping(const Pipeline& pipeline,
+                                         const std::function<void()>& while_waiting) override;
   std::optional<std::vector<Reply>> transaction(const Pipeline& pipeline) override;
   std::unique_ptr<Session> session() override;
   [[nodiscard]] HealthStatus health() const override;
