@@ -55,22 +55,24 @@ long long RawConnection::get(const std::string& key) {
   return static_cast<long long>(reply->len);
 }
 
-void RawConnection::set(const std::string& key, const std::string& value) {
-  const char* argv[] = {"SET", key.c_str(), value.c_str()};
-  const std::size_t lengths[] = {3, key.size(), value.size()};
-  ReplyPtr reply{static_cast<redisReply*>(redisCommandArgv(context_, 3, argv, lengths))};
+void RawConnection::set(const std::string& key, const std::string& value, std::string_view px) {
+  const char* argv[] = {"SET", key.c_str(), value.c_str(), "PX", px.data()};
+  const std::size_t lengths[] = {3, key.size(), value.size(), 2, px.size()};
+  const int argc = px.empty() ? 3 : 5;
+  ReplyPtr reply{static_cast<redisReply*>(redisCommandArgv(context_, argc, argv, lengths))};
   if (!reply || reply->type != REDIS_REPLY_STATUS)
     fail(context_, "SET");
 }
 
-void RawConnection::pipeline_set(std::size_t first, std::size_t count) {
+void RawConnection::pipeline_set(std::size_t first, std::size_t count, std::string_view px) {
   const auto& keys = hot_keys();
   const std::string& value = value_100();
+  const int argc = px.empty() ? 3 : 5;
   for (std::size_t n = 0; n < count; ++n) {
     const std::string& key = keys[(first + n) % keys.size()];
-    const char* argv[] = {"SET", key.c_str(), value.c_str()};
-    const std::size_t lengths[] = {3, key.size(), value.size()};
-    if (redisAppendCommandArgv(context_, 3, argv, lengths) != REDIS_OK)
+    const char* argv[] = {"SET", key.c_str(), value.c_str(), "PX", px.data()};
+    const std::size_t lengths[] = {3, key.size(), value.size(), 2, px.size()};
+    if (redisAppendCommandArgv(context_, argc, argv, lengths) != REDIS_OK)
       fail(context_, "pipelined SET");
   }
   for (std::size_t n = 0; n < count; ++n) {

@@ -96,10 +96,12 @@ class RawConnection {
 
   /// GET: the value's length, or -1 for a missing key.
   long long get(const std::string& key);
-  /// SET key value, no expiry.
-  void set(const std::string& key, const std::string& value);
-  /// `count` SETs of value_100() to hot_keys()[first ...] (wrapping), in one pipeline.
-  void pipeline_set(std::size_t first, std::size_t count);
+  /// SET key value, no expiry; with `px`, SET key value PX px (what a CacheManager sends for a
+  /// TTL), so that the server does the same work for the baseline as for the layer.
+  void set(const std::string& key, const std::string& value, std::string_view px = {});
+  /// `count` SETs of value_100() to hot_keys()[first ...] (wrapping), in one pipeline; with
+  /// `px`, each with PX px.
+  void pipeline_set(std::size_t first, std::size_t count, std::string_view px = {});
 
  private:
   redisContext* context_;
