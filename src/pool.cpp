@@ -131,10 +131,11 @@ std::unique_ptr<Connection> ConnectionPool::open_connection(std::string_view ope
     // A handshake that began before a refusal latched the pool proves nothing about the
     // credentials now: its connection serves this call and is closed on its return.
     connection->set_generation(generation);
-    // A handshake that goes out with the first command is judged when it is given back.
+    // A handshake that goes out with the first command is judged when it is given back: until
+    // then the failures so far still count, so that a server refusing every handshake sees
+    // the backoff grow as it would for failed connects.
     if (!connection->handshake_pending())
       note_handshake_accepted(*connection);
-    connect_failures_ = 0;
     probing_ = false;
     return connection;
   } catch (const Error& error) {
@@ -196,6 +197,7 @@ void ConnectionPool::note_connect_failure(const HandshakeOutcome& failure, Conne
 }
 
 void ConnectionPool::note_handshake_accepted(const Connection& connection) {
+  connect_failures_ = 0;
   if (connection.generation() == generation_ && !refusal_.empty()) {
     logger_->info("{} accepts this client's handshake again", config_.endpoint());
     refusal_.clear();

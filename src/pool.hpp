@@ -113,7 +113,8 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
   // Under mutex_: a connect or handshake failed; the next connect waits out a backoff, and a
   // refusal is kept (credentials: latched) for health() and the next callers.
   void note_connect_failure(const HandshakeOutcome& failure, Connections& dropped);
-  // Under mutex_: the server accepted a handshake of the current generation.
+  // Under mutex_: the server accepted a handshake: connects work again, and a refusal of the
+  // current generation is over.
   void note_handshake_accepted(const Connection& connection);
   // Under mutex_: a run_id other than the last one seen means the server restarted; bumps
   // server_epoch_.

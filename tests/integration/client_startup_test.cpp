@@ -78,6 +78,32 @@ TEST(ClientStartup, ARefusedPasswordSentWithTheFirstCommandRunsNothing) {
   EXPECT_EQ(raw.command({"EXISTS", "startup:written"}), "0");
 }
 
+TEST(ClientStartup, AServerRefusingEveryHandshakeSeesTheBackoffGrow) {
+  // The connects succeed and each handshake is refused with the caller's command: those are
+  // failed connects all the same, and their backoff must grow, not restart at every connect.
+  ServerProcess server{ServerOptions{.requirepass = "right-password"}};
+  FaultProxy proxy{server.host(), server.port()};
+  ValkeyConfig config = server.config();
+  config.port = proxy.port();
+  config.password = Secret{"wrong-password"};
+  config.reconnect_base_delay = 10ms;
+  config.reconnect_max_delay = 2s;
+  ValkeyClient client{config, {.health_check = false}};
+  const auto start = Clock::now();
+  std::size_t calls = 0;
+  while (Clock::now() - start < 1500ms) {
+    EXPECT_THROW((void)client.get("startup:absent"), RefusedError);
+    ++calls;
+    std::this_thread::sleep_for(1ms);
+  }
+  const std::size_t connects = proxy.connections_accepted();
+  std::cout << "[ measure  ] " << calls << " calls in 1.5 s against a refusing server: " << connects
+            << " connects\n";
+  // Doubling from 10 ms with full jitter: about a dozen connects in 1.5 s; a backoff that
+  // restarts at 10 ms every time: over a hundred.
+  EXPECT_LT(connects, 30u);
+}
+
 TEST(ClientStartup, ARefusedSelectIsAnsweredBeforeAnyCommandIsSent) {
   // A SELECT sent with the first command and refused would let that command run in database
   // 0: with a database to select, the handshake is answered first.
