@@ -693,7 +693,7 @@ def render(context: dict, results: dict[str, Result], memory: list[dict],
                        f"{c['ratio_mean']:.3f}× |")
         out.append("")
 
-    out.extend(per_call_notes())
+    out.extend(per_call_notes(results))
     out.extend(tls_section(context, results, verdicts))
     out.extend(cluster_section(context, results))
 
@@ -821,8 +821,15 @@ def render(context: dict, results: dict[str, Result], memory: list[dict],
     return "\n".join(out)
 
 
-def per_call_notes() -> list[str]:
+def per_call_notes(results: dict[str, Result]) -> list[str]:
     """Why the per-call targets sit where they do: what each call costs beyond raw hiredis."""
+    def gap(run: str) -> str:
+        found = results.get(run)
+        if not found or found.error or "layer_p50_ns" not in found.counters:
+            return "not measured"
+        c = found.counters
+        return f"{(c['layer_p50_ns'] - c['base_p50_ns']) / 1000:.1f} µs"
+
     return [
         "## What a call costs beyond raw hiredis",
         "",
@@ -833,9 +840,12 @@ def per_call_notes() -> list[str]:
         "server that drips bytes from stretching a call past its deadline "
         "(docs/architecture.md). `strace -f -c` over 1,000 GETs on one connection counted "
         "2,119 system calls for raw hiredis and 3,121 for ValkeyClient (2026-12-02, this "
-        "machine). On this virtual machine a system call with its wake-up costs about 1-2 µs, "
-        "the size of the gap in the single-call rows above (ValkeyClient GET, CacheManager "
-        "GET and SET) and in the many-callers rows, where every GET pays it too.",
+        "machine). On this virtual machine one system call costs 1.4-1.6 µs: a `ppoll` that "
+        "finds nothing ready, 200,000 times in a loop, took 1,374-1,576 ns each (2026-12-02), "
+        "where bare metal takes a few hundred ns. That is the size of the gap in the "
+        f"single-call rows above (this run: ValkeyClient GET {gap(PAIRED_CLIENT_GET)}, "
+        f"CacheManager SET {gap(PAIRED_MANAGER_SET)} per call) and in the many-callers rows, "
+        "where every GET pays it too.",
         "- **The write-through costs no time of its own in mset.** The items go into the "
         "fallback while the server works on the pipeline (`Client::execute_overlapping`). The "
         "baselines of the manager's writes send the same `SET ... PX`, so the server does the "
