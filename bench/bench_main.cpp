@@ -236,6 +236,12 @@ const std::vector<std::string>& hot_keys() {
   return keys;
 }
 
+const std::string& hot_key_of_thread(int thread, int threads, std::size_t i) {
+  const auto& keys = hot_keys();
+  const std::size_t stride = keys.size() / static_cast<std::size_t>(threads);
+  return keys[(static_cast<std::size_t>(thread) * stride + i) % keys.size()];
+}
+
 const std::vector<std::string>& missing_keys() {
   static const std::vector<std::string> keys = [] {
     std::vector<std::string> made;

@@ -77,6 +77,10 @@ void fill_keys(const std::string& host, int port, const std::vector<std::string>
 /// search_key(0 .. kHotKeyCount-1), built once; every one of them is on the server.
 [[nodiscard]] const std::vector<std::string>& hot_keys();
 
+/// The i-th hot key of `thread`'s own stretch of hot_keys() when `threads` threads share them
+/// (wrapping), so that threads of a multi-threaded benchmark do not all read the same keys.
+[[nodiscard]] const std::string& hot_key_of_thread(int thread, int threads, std::size_t i);
+
 /// Keys that are never written: "flight:search:LAX:JFK:2024-01-15:miss:<i>".
 [[nodiscard]] const std::vector<std::string>& missing_keys();
 

@@ -249,10 +249,8 @@ void BM_Paired_ManagerDefaultsVsRawPool16(benchmark::State& state) {
     state.SkipWithError(run.error.c_str());
     return;
   }
-  const auto& keys = hot_keys();
-  const std::size_t stride = keys.size() / static_cast<std::size_t>(state.threads());
   const auto key = [&](int thread, std::size_t i) -> const std::string& {
-    return keys[(static_cast<std::size_t>(thread) * stride + i) % keys.size()];
+    return hot_key_of_thread(thread, state.threads(), i);
   };
   run.phases->run(
       state,

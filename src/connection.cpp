@@ -189,7 +189,6 @@ std::unique_ptr<Connection> Connection::open(const ValkeyConfig& config, int can
   if (when == Handshake::WithFirstCommand && config.database == 0) {
     connection->queue_handshake(config, false);
     connection->handshake_bytes_ = connection->output_.size();
-    connection->handshake_deferred_ = true;
     // What the handshake's own commands changed is how open() leaves the session.
     connection->state_ = {};
   } else {
@@ -255,13 +254,9 @@ void Connection::handshake(const ValkeyConfig& config, bool after_reset) {
   auth_rejection_.clear();
 }
 
-void Connection::finish_handshake() {
-  if (!std::exchange(handshake_deferred_, false)) {
-    check_handshake_replies();
-    return;
-  }
+void Connection::finish_deferred_handshake() {
   try {
-    check_handshake_replies();
+    finish_handshake();
     handshake_outcome_ = HandshakeOutcome{};
   } catch (const AuthRefusedError& error) {
     handshake_outcome_ = {HandshakeOutcome::Kind::CredentialsRefused, error.what()};
@@ -275,7 +270,7 @@ void Connection::finish_handshake() {
   }
 }
 
-void Connection::check_handshake_replies() {
+void Connection::finish_handshake() {
   const std::size_t count = std::exchange(pending_count_, 0);
   for (std::size_t i = 0; i < count; ++i) {
     const std::string& step = pending_steps_[i];
@@ -441,8 +436,9 @@ void Connection::flush(std::string_view operation) {
 Reply Connection::read_reply(std::string_view operation) {
   // A handshake sent with the first command answers first, and a refusal there is the
   // connection's failure, not this command's reply.
+  // (handshake() reads the replies of one sent on its own before it returns.)
   if (pending_count_ > 0)
-    finish_handshake();
+    finish_deferred_handshake();
   return read_next_reply(operation);
 }
 

@@ -172,10 +172,11 @@ class Connection {
   void handshake(const ValkeyConfig& config, bool after_reset);
   // Appends the handshake's commands and names their steps in pending_steps_.
   void queue_handshake(const ValkeyConfig& config, bool after_reset);
-  // Reads and checks the replies of the pending handshake steps; throws like open(). For a
-  // handshake sent with the first command, keeps its outcome for take_handshake_outcome().
+  // Reads and checks the replies of the pending handshake steps; throws like open().
   void finish_handshake();
-  void check_handshake_replies();
+  // finish_handshake() for a handshake sent with the first command: keeps its outcome for
+  // take_handshake_outcome().
+  void finish_deferred_handshake();
   [[nodiscard]] Reply read_next_reply(std::string_view operation);
   void note_reply(std::string_view operation, const Reply& reply);
 
@@ -203,7 +204,6 @@ class Connection {
   std::size_t pending_count_ = 0;
   bool pending_after_reset_ = false;
   std::size_t handshake_bytes_ = 0;
-  bool handshake_deferred_ = false;  // the pending handshake went out with the first command
   std::optional<HandshakeOutcome> handshake_outcome_;
   Clock::time_point last_used_ = Clock::now();
 };
